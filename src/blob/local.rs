@@ -1,0 +1,197 @@
+//! Blobs on local disk: `<root>/<bucket>/<version>`.
+//!
+//! The physical name is ours (the version id), so any object key works: `a` and `a/b` can
+//! coexist, unicode and 1024-byte keys need no escaping, and no user input reaches a path
+//! except the bucket name, which is validated to `[A-Za-z0-9_-]+` before it gets here.
+//! Written by hand rather than with `object_store::local` because the write protocol needs an
+//! fsync of the file and its directory before the rename is reported done.
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use md5::{Digest, Md5};
+use tokio::sync::mpsc;
+
+use super::{BlobRef, BlobStore, ByteStream, Error, Result, Written};
+
+/// Reads at most this much per chunk when streaming a download.
+const READ_CHUNK: usize = 256 * 1024;
+
+pub struct LocalBlobs {
+    root: PathBuf,
+}
+
+impl LocalBlobs {
+    /// Uses `root` for blobs, creating it and clearing temp files a crash may have left.
+    pub fn open(root: &Path) -> io::Result<LocalBlobs> {
+        let tmp = root.join(".tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        std::fs::create_dir_all(&tmp)?;
+        Ok(LocalBlobs {
+            root: root.to_path_buf(),
+        })
+    }
+
+    fn path(&self, at: BlobRef<'_>) -> io::Result<PathBuf> {
+        let safe = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !safe(at.bucket) || !safe(at.version) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "unsafe blob name",
+            ));
+        }
+        Ok(self.root.join(at.bucket).join(at.version))
+    }
+}
+
+enum Chunk {
+    Data(Bytes),
+    Done,
+}
+
+#[async_trait]
+impl BlobStore for LocalBlobs {
+    async fn put(&self, at: BlobRef<'_>, mut body: ByteStream) -> Result<Written> {
+        let target = self.path(at)?;
+        let temp = self
+            .root
+            .join(".tmp")
+            .join(uuid::Uuid::new_v4().simple().to_string());
+        // Disk writes and hashing run on one blocking thread; this task only moves chunks.
+        // If this future is dropped (the client hung up), the channel closes and the writer
+        // removes its temp file.
+        let (tx, rx) = mpsc::channel::<Chunk>(16);
+        let writer = tokio::task::spawn_blocking(move || write_blob(&temp, &target, rx));
+        let mut failure = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(bytes) => {
+                    if tx.send(Chunk::Data(bytes)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if failure.is_none() {
+            let _ = tx.send(Chunk::Done).await;
+        }
+        drop(tx);
+        let written = writer.await.map_err(io::Error::other)?;
+        match failure {
+            Some(e) => Err(Error::Body(e)),
+            None => Ok(written?),
+        }
+    }
+
+    async fn get(&self, at: BlobRef<'_>, range: Option<Range<u64>>) -> Result<ByteStream> {
+        let path = self.path(at)?;
+        let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
+        let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
+        // One blocking thread opens the file, reports whether that worked, then streams it.
+        tokio::task::spawn_blocking(move || match open_range(&path, range) {
+            Ok((file, len)) => {
+                let _ = opened_tx.send(Ok(()));
+                stream_file(file, len, tx);
+            }
+            Err(e) => {
+                let _ = opened_tx.send(Err(e));
+            }
+        });
+        match opened_rx.await.map_err(io::Error::other)? {
+            Ok(()) => Ok(receiver_stream(rx)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete(&self, at: BlobRef<'_>) -> Result<()> {
+        let path = self.path(at)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn receiver_stream(mut rx: mpsc::Receiver<io::Result<Bytes>>) -> ByteStream {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
+}
+
+fn open_range(path: &Path, range: Option<Range<u64>>) -> io::Result<(std::fs::File, u64)> {
+    let mut file = std::fs::File::open(path)?;
+    let (start, end) = match range {
+        Some(r) => (r.start, r.end),
+        None => (0, file.metadata()?.len()),
+    };
+    if start > 0 {
+        file.seek(SeekFrom::Start(start))?;
+    }
+    Ok((file, end.saturating_sub(start)))
+}
+
+fn stream_file(mut file: std::fs::File, mut remaining: u64, tx: mpsc::Sender<io::Result<Bytes>>) {
+    while remaining > 0 {
+        let want = remaining.min(READ_CHUNK as u64) as usize;
+        let mut buf = BytesMut::zeroed(want);
+        let item = file.read_exact(&mut buf).map(|()| buf.freeze());
+        let failed = item.is_err();
+        if tx.blocking_send(item).is_err() || failed {
+            return;
+        }
+        remaining -= want as u64;
+    }
+}
+
+/// The write protocol's disk half: temp file, fsync, rename, fsync the directory.
+fn write_blob(temp: &Path, target: &Path, mut rx: mpsc::Receiver<Chunk>) -> io::Result<Written> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(temp)?;
+    let mut md5 = Md5::new();
+    let mut size = 0u64;
+    let outcome = loop {
+        match rx.blocking_recv() {
+            Some(Chunk::Data(bytes)) => {
+                md5.update(&bytes);
+                size += bytes.len() as u64;
+                if let Err(e) = file.write_all(&bytes) {
+                    break Err(e);
+                }
+            }
+            Some(Chunk::Done) => break finish(&file, temp, target),
+            None => break Err(io::Error::other("upload aborted")),
+        }
+    };
+    if outcome.is_err() {
+        let _ = std::fs::remove_file(temp);
+    }
+    outcome?;
+    Ok(Written {
+        size,
+        md5_hex: hex::encode(md5.finalize()),
+    })
+}
+
+fn finish(file: &std::fs::File, temp: &Path, target: &Path) -> io::Result<()> {
+    file.sync_all()?;
+    let dir = target.parent().expect("blob paths have a bucket directory");
+    std::fs::create_dir_all(dir)?;
+    std::fs::rename(temp, target)?;
+    std::fs::File::open(dir)?.sync_all()
+}

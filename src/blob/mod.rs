@@ -1,0 +1,59 @@
+//! Bytes: one trait over where object contents live.
+//!
+//! A blob is named by (bucket, key, version). Every upload writes a new version, so an
+//! overwrite never touches bytes another reader may be streaming; the service deletes the
+//! superseded version after the metadata commit.
+
+mod local;
+
+pub use local::LocalBlobs;
+
+use std::io;
+use std::ops::Range;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+
+/// A stream of body chunks, in or out.
+pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;
+
+/// Where a blob lives, logically.
+#[derive(Debug, Clone, Copy)]
+pub struct BlobRef<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub version: &'a str,
+}
+
+/// What a completed write measured while the bytes went by.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub size: u64,
+    /// Lower-case hex MD5 of the bytes (the ETag).
+    pub md5_hex: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("blob not found")]
+    NotFound,
+    /// The incoming body failed (client went away, or the service's limit tripped).
+    #[error("upload body failed: {0}")]
+    Body(io::Error),
+    #[error("blob store I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Streams `body` into a new blob. Either the whole blob becomes durable under `at`, or
+    /// nothing is left behind.
+    async fn put(&self, at: BlobRef<'_>, body: ByteStream) -> Result<Written>;
+    /// Streams the bytes of `range` (already validated against the size) or the whole blob.
+    async fn get(&self, at: BlobRef<'_>, range: Option<Range<u64>>) -> Result<ByteStream>;
+    /// Removes a blob; a missing blob is not an error.
+    async fn delete(&self, at: BlobRef<'_>) -> Result<()>;
+}

@@ -1,0 +1,103 @@
+//! Streaming multipart uploads: find the part named `file` and hand its bytes on as they
+//! arrive. After the file part ends, the rest of the body is read (still inside the stream,
+//! so before anything is committed) to refuse a second file part or an oversized field.
+
+use std::io;
+
+use axum::body::Body;
+use axum::http::HeaderMap;
+use futures::StreamExt;
+use multer::{Field, Multipart};
+
+use crate::blob::ByteStream;
+use crate::service::Error;
+
+/// Bytes of non-file fields tolerated in one upload body.
+const MAX_OTHER_FIELDS: usize = 1024 * 1024;
+
+/// The `file` part, ready to stream.
+pub struct FileUpload {
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub stream: ByteStream,
+}
+
+fn malformed(e: multer::Error) -> Error {
+    Error::Invalid(format!("Malformed multipart body: {e}"))
+}
+
+/// Reads the body up to the start of its `file` part.
+pub async fn file_part(headers: &HeaderMap, body: Body) -> Result<FileUpload, Error> {
+    let boundary = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or(Error::FileRequired)?;
+    let mut multipart = Multipart::new(body.into_data_stream(), boundary);
+    let mut other = 0usize;
+    loop {
+        let Some(mut field) = multipart.next_field().await.map_err(malformed)? else {
+            return Err(Error::FileRequired);
+        };
+        if field.name() == Some("file") {
+            let filename = field.file_name().map(str::to_owned);
+            let content_type = field.content_type().map(|m| m.to_string());
+            let stream = file_stream(multipart, field);
+            return Ok(FileUpload {
+                filename,
+                content_type,
+                stream,
+            });
+        }
+        while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+            other += chunk.len();
+            if other > MAX_OTHER_FIELDS {
+                return Err(Error::Invalid("Multipart fields other than file are too large".into()));
+            }
+        }
+    }
+}
+
+struct State {
+    multipart: Multipart<'static>,
+    field: Option<Field<'static>>,
+}
+
+fn io_err(e: multer::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("malformed multipart body: {e}"))
+}
+
+fn file_stream(multipart: Multipart<'static>, field: Field<'static>) -> ByteStream {
+    let state = State {
+        multipart,
+        field: Some(field),
+    };
+    futures::stream::try_unfold(state, |mut st| async move {
+        if let Some(field) = st.field.as_mut() {
+            if let Some(bytes) = field.chunk().await.map_err(io_err)? {
+                return Ok(Some((bytes, st)));
+            }
+            st.field = None;
+        }
+        let mut other = 0usize;
+        while let Some(mut next) = st.multipart.next_field().await.map_err(io_err)? {
+            if next.name() == Some("file") {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "unexpected field: only one file part is allowed",
+                ));
+            }
+            while let Some(chunk) = next.chunk().await.map_err(io_err)? {
+                other += chunk.len();
+                if other > MAX_OTHER_FIELDS {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "multipart fields other than file are too large",
+                    ));
+                }
+            }
+        }
+        Ok(None)
+    })
+    .boxed()
+}
