@@ -32,7 +32,10 @@ pub struct App {
 /// Opens the stores, applies migrations and builds the router. `main` and tests call this.
 pub async fn build(config: &Config) -> anyhow::Result<App> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!("cannot create the data directory {}", config.data_dir.display())
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
     })?;
     let (secrets, generated) = Secrets::load_or_generate(
         &config.data_dir,
@@ -106,8 +109,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         {
             s.recv().await;
         }

@@ -25,14 +25,19 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let app = coffer::build(&config).await?;
+async fn serve(mut config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    // With port 0 the OS picks one; absolute URLs must name the real port.
+    config.listen = listener.local_addr()?;
+    let app = coffer::build(&config).await?;
     let base = config.base_url();
     if app.generated_secrets {
-        println!("Coffer generated its secrets in {}/secrets.json:", config.data_dir.display());
+        println!(
+            "Coffer generated its secrets in {}/secrets.json:",
+            config.data_dir.display()
+        );
         println!("  API key (admin): {}", app.secrets.api_key);
         println!("  anon key:        {}", app.secrets.anon_key);
         println!("Try it:");
@@ -41,7 +46,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             app.secrets.api_key
         );
     }
-    tracing::info!(listen = %config.listen, base_url = %base, "coffer is serving");
+    println!(
+        "coffer listening on http://{} (public base URL {base})",
+        config.listen
+    );
     coffer::serve(listener, app.router).await?;
     Ok(())
 }

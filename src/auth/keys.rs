@@ -239,13 +239,16 @@ mod tests {
         let t = k.mint("alice", "authenticated", 60);
         assert_eq!(
             k.authenticate(Some(&format!("Bearer {t}")), None),
-            Ok(Principal::User { sub: "alice".into() })
+            Ok(Principal::User {
+                sub: "alice".into()
+            })
         );
         let t = k.mint("root", "project_admin", 60);
-        assert!(k
-            .authenticate(Some(&format!("Bearer {t}")), None)
-            .unwrap()
-            .is_admin());
+        assert!(
+            k.authenticate(Some(&format!("Bearer {t}")), None)
+                .unwrap()
+                .is_admin()
+        );
         let t = k.mint("x", "service_role", 60);
         assert_eq!(
             k.authenticate(Some(&format!("Bearer {t}")), None),

@@ -16,7 +16,10 @@ use crate::meta::StorageConfig;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/storage/config", get(get_config).put(put_config))
-        .route("/api/storage/buckets", get(list_buckets).post(create_bucket))
+        .route(
+            "/api/storage/buckets",
+            get(list_buckets).post(create_bucket),
+        )
         .route(
             "/api/storage/buckets/{bucket}",
             patch(update_bucket).delete(delete_bucket),

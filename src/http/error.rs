@@ -129,9 +129,11 @@ fn auth_error(e: auth::Error) -> ApiError {
     use StatusCode as S;
     use auth::Error as A;
     let (status, code, next) = match e {
-        A::NoToken | A::NoAdminToken | A::InvalidAnonKey => {
-            (S::UNAUTHORIZED, "AUTH_INVALID_CREDENTIALS", Some(CHECK_TOKEN))
-        }
+        A::NoToken | A::NoAdminToken | A::InvalidAnonKey => (
+            S::UNAUTHORIZED,
+            "AUTH_INVALID_CREDENTIALS",
+            Some(CHECK_TOKEN),
+        ),
         A::InvalidToken | A::InvalidSubject => (S::UNAUTHORIZED, "AUTH_UNAUTHORIZED", None),
         A::InvalidApiKey => (
             S::UNAUTHORIZED,
@@ -178,17 +180,41 @@ mod tests {
     #[test]
     fn every_variant_has_a_row() {
         let errors = vec![
-            (Error::Auth(auth::Error::NoToken), 401, "AUTH_INVALID_CREDENTIALS"),
-            (Error::Auth(auth::Error::InvalidToken), 401, "AUTH_UNAUTHORIZED"),
-            (Error::Auth(auth::Error::InvalidApiKey), 401, "AUTH_INVALID_API_KEY"),
-            (Error::Auth(auth::Error::AdminRequired), 403, "AUTH_UNAUTHORIZED"),
+            (
+                Error::Auth(auth::Error::NoToken),
+                401,
+                "AUTH_INVALID_CREDENTIALS",
+            ),
+            (
+                Error::Auth(auth::Error::InvalidToken),
+                401,
+                "AUTH_UNAUTHORIZED",
+            ),
+            (
+                Error::Auth(auth::Error::InvalidApiKey),
+                401,
+                "AUTH_INVALID_API_KEY",
+            ),
+            (
+                Error::Auth(auth::Error::AdminRequired),
+                403,
+                "AUTH_UNAUTHORIZED",
+            ),
             (Error::InvalidBucketName, 400, "STORAGE_INVALID_PARAMETER"),
             (Error::KeyRequired, 400, "STORAGE_INVALID_PARAMETER"),
-            (Error::InvalidKey("x".into()), 400, "STORAGE_INVALID_PARAMETER"),
+            (
+                Error::InvalidKey("x".into()),
+                400,
+                "STORAGE_INVALID_PARAMETER",
+            ),
             (Error::Invalid("x".into()), 400, "STORAGE_INVALID_PARAMETER"),
             (Error::FileRequired, 400, "STORAGE_INVALID_PARAMETER"),
             (Error::BucketNotFound("b".into()), 404, "STORAGE_NOT_FOUND"),
-            (Error::BucketExists("b".into()), 409, "STORAGE_ALREADY_EXISTS"),
+            (
+                Error::BucketExists("b".into()),
+                409,
+                "STORAGE_ALREADY_EXISTS",
+            ),
             (Error::ObjectNotFound, 404, "STORAGE_NOT_FOUND"),
             (
                 Error::UploadNotFound {
@@ -207,7 +233,11 @@ mod tests {
                 "STORAGE_PERMISSION_DENIED",
             ),
             (Error::Forbidden, 403, "STORAGE_PERMISSION_DENIED"),
-            (Error::TooLarge { limit_mb: 1 }, 413, "STORAGE_INVALID_PARAMETER"),
+            (
+                Error::TooLarge { limit_mb: 1 },
+                413,
+                "STORAGE_INVALID_PARAMETER",
+            ),
             (Error::BadSignature, 403, "STORAGE_PERMISSION_DENIED"),
             (Error::Internal("db down".into()), 500, "INTERNAL_ERROR"),
         ];

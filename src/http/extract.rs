@@ -21,7 +21,10 @@ pub struct CallerExt(pub Caller);
 impl FromRequestParts<AppState> for CallerExt {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = |name: &str| parts.headers.get(name).map(|v| v.to_str());
         let caller = match (header("authorization"), header("x-api-key")) {
             (Some(Err(_)), _) => Err(auth::Error::InvalidToken),

@@ -52,7 +52,9 @@ pub async fn file_part(headers: &HeaderMap, body: Body) -> Result<FileUpload, Er
         while let Some(chunk) = field.chunk().await.map_err(malformed)? {
             other += chunk.len();
             if other > MAX_OTHER_FIELDS {
-                return Err(Error::Invalid("Multipart fields other than file are too large".into()));
+                return Err(Error::Invalid(
+                    "Multipart fields other than file are too large".into(),
+                ));
             }
         }
     }
@@ -64,7 +66,10 @@ struct State {
 }
 
 fn io_err(e: multer::Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("malformed multipart body: {e}"))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("malformed multipart body: {e}"),
+    )
 }
 
 fn file_stream(multipart: Multipart<'static>, field: Field<'static>) -> ByteStream {

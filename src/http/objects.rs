@@ -31,7 +31,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/api/storage/buckets/{bucket}/objects/",
-            get(empty_key).put(empty_key).post(empty_key).delete(empty_key),
+            get(empty_key)
+                .put(empty_key)
+                .post(empty_key)
+                .delete(empty_key),
         )
         .route(
             "/api/storage/buckets/{bucket}/objects/{*rest}",
@@ -164,7 +167,15 @@ async fn upload_exact(
 ) -> Result<Response, ApiError> {
     let (bucket, raw) = raw_tail(request.uri().path(), "objects")?;
     let key = decode_component(raw)?;
-    let object = upload_to(&st, &caller, &bucket, Some(key), &headers, request.into_body()).await?;
+    let object = upload_to(
+        &st,
+        &caller,
+        &bucket,
+        Some(key),
+        &headers,
+        request.into_body(),
+    )
+    .await?;
     Ok(Json(storage_file(&st, &object)).into_response())
 }
 
@@ -200,7 +211,15 @@ async fn post_object(
         return Ok(Json(storage_file(&st, &object)).into_response());
     }
     let key = decode_component(raw)?;
-    let object = upload_to(&st, &caller, &bucket, Some(key), &headers, request.into_body()).await?;
+    let object = upload_to(
+        &st,
+        &caller,
+        &bucket,
+        Some(key),
+        &headers,
+        request.into_body(),
+    )
+    .await?;
     Ok(Json(storage_file(&st, &object)).into_response())
 }
 
@@ -286,7 +305,9 @@ async fn delete_objects(
     JsonBody(body): JsonBody<DeleteRequest>,
 ) -> Result<Response, ApiError> {
     early_auth(&caller)?;
-    let keys = body.keys.ok_or_else(|| ApiError::invalid("keys: Required"))?;
+    let keys = body
+        .keys
+        .ok_or_else(|| ApiError::invalid("keys: Required"))?;
     if let Some(i) = keys.iter().position(String::is_empty) {
         return Err(ApiError::invalid(format!(
             "keys.{i}: Object key cannot be empty"
@@ -295,9 +316,7 @@ async fn delete_objects(
     let results = st.storage.delete_objects(&caller, &bucket, keys).await?;
     let results: Vec<Value> = results
         .iter()
-        .map(|r| {
-            json!({ "key": r.key, "status": if r.deleted { "deleted" } else { "notFound" } })
-        })
+        .map(|r| json!({ "key": r.key, "status": if r.deleted { "deleted" } else { "notFound" } }))
         .collect();
     Ok(Json(json!({ "results": results })).into_response())
 }
@@ -330,7 +349,7 @@ async fn download(
     serve(&st, found, method == Method::HEAD, &headers).await
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -365,10 +384,7 @@ async fn serve(
             .body(Body::empty())
             .expect("static headers are valid"));
     }
-    let content_type = o
-        .mime_type
-        .as_deref()
-        .unwrap_or("application/octet-stream");
+    let content_type = o.mime_type.as_deref().unwrap_or("application/octet-stream");
     builder = builder.header(
         header::CONTENT_TYPE,
         HeaderValue::from_str(content_type)
@@ -428,7 +444,10 @@ mod tests {
         assert_eq!(parse_int(Some("-5")), Some(-5));
         assert_eq!(parse_int(Some("abc")), None);
         assert_eq!(parse_int(Some("")), None);
-        assert_eq!(parse_int(Some("99999999999999999999")), Some(999_999_999_999_999));
+        assert_eq!(
+            parse_int(Some("99999999999999999999")),
+            Some(999_999_999_999_999)
+        );
         assert_eq!(parse_int(None), None);
     }
 }

@@ -110,7 +110,9 @@ mod tests {
     #[test]
     fn conditionals() {
         let t = DateTime::from_timestamp(1_700_000_000, 500_000_000).unwrap();
-        let date = httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000));
+        let date = httpdate::fmt_http_date(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
+        );
         assert!(not_modified(Some("\"abc\""), None, "\"abc\"", t));
         assert!(not_modified(Some("W/\"abc\", \"x\""), None, "\"abc\"", t));
         assert!(not_modified(Some("*"), None, "\"abc\"", t));

@@ -136,10 +136,11 @@ impl MetaStore for PgMeta {
     }
 
     async fn get_bucket(&self, name: &str) -> Result<Option<Bucket>> {
-        let row = sqlx::query("SELECT name, public, created_at FROM storage.buckets WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT name, public, created_at FROM storage.buckets WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.as_ref().map(bucket_row))
     }
 
@@ -187,16 +188,17 @@ impl MetaStore for PgMeta {
         if found.is_none() {
             return Ok(None);
         }
-        let removed = sqlx::query("DELETE FROM storage.objects WHERE bucket = $1 RETURNING key, version")
-            .bind(name)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| Removed {
-                key: r.get("key"),
-                version: r.get("version"),
-            })
-            .collect();
+        let removed =
+            sqlx::query("DELETE FROM storage.objects WHERE bucket = $1 RETURNING key, version")
+                .bind(name)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| Removed {
+                    key: r.get("key"),
+                    version: r.get("version"),
+                })
+                .collect();
         sqlx::query("DELETE FROM storage.buckets WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)

@@ -339,11 +339,10 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn get_config(&self) -> Result<StorageConfig> {
-        let row = sqlx::query(
-            "SELECT id, max_file_size_mb, created_at, updated_at FROM config LIMIT 1",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let row =
+            sqlx::query("SELECT id, max_file_size_mb, created_at, updated_at FROM config LIMIT 1")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(config_row(&row))
     }
 

@@ -79,7 +79,9 @@ mod tests {
     fn the_table() {
         let key = Principal::ApiKey;
         let admin = Principal::Admin { sub: "root".into() };
-        let alice = Principal::User { sub: "alice".into() };
+        let alice = Principal::User {
+            sub: "alice".into(),
+        };
         let anon = Principal::Anon;
         let alices = Some(Some("alice"));
         let bobs = Some(Some("bob"));

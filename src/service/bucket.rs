@@ -16,12 +16,7 @@ impl Storage {
         Ok(self.meta.list_buckets().await?)
     }
 
-    pub async fn create_bucket(
-        &self,
-        caller: &Caller,
-        name: &str,
-        public: bool,
-    ) -> Result<Bucket> {
+    pub async fn create_bucket(&self, caller: &Caller, name: &str, public: bool) -> Result<Bucket> {
         auth::require_admin(caller.clone())?;
         let name = BucketName::parse(name)?;
         match self.meta.create_bucket(name.as_str(), public).await {
@@ -78,7 +73,9 @@ impl Storage {
     pub async fn set_max_file_size(&self, caller: &Caller, mb: i64) -> Result<StorageConfig> {
         auth::require_admin(caller.clone())?;
         if mb < 1 {
-            return Err(Error::Invalid("maxFileSizeMb: Must be at least 1 MB".into()));
+            return Err(Error::Invalid(
+                "maxFileSizeMb: Must be at least 1 MB".into(),
+            ));
         }
         if mb > MAX_FILE_SIZE_MB {
             return Err(Error::Invalid(format!(

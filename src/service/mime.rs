@@ -33,7 +33,12 @@ const MARKUP: &[&str] = &[
 
 /// True when a stored type must be served as an attachment.
 pub fn is_unsafe(mime: &str) -> bool {
-    let essence = mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = mime
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     UNSAFE.contains(&essence.as_str())
 }
 
@@ -97,14 +102,20 @@ mod tests {
     #[test]
     fn markup_is_never_stored_as_is() {
         assert_eq!(decide(b"<html><body>", Some("text/plain"), "a.txt"), OCTET);
-        assert_eq!(decide(b"hello <SCRIPT>", Some("text/plain"), "a.txt"), OCTET);
+        assert_eq!(
+            decide(b"hello <SCRIPT>", Some("text/plain"), "a.txt"),
+            OCTET
+        );
         assert_eq!(decide(b"x", Some("text/html"), "a.html"), OCTET);
         assert_eq!(decide(b"x", None, "a.svg"), OCTET);
     }
 
     #[test]
     fn declared_then_extension() {
-        assert_eq!(decide(b"{}", Some("application/json"), "a"), "application/json");
+        assert_eq!(
+            decide(b"{}", Some("application/json"), "a"),
+            "application/json"
+        );
         assert_eq!(decide(b"hi", None, "notes.txt"), "text/plain");
         assert_eq!(decide(b"hi", Some("nonsense"), "a"), OCTET);
         assert_eq!(decide(b"hi", Some(OCTET), "a.csv"), "text/csv");

@@ -16,7 +16,7 @@ use std::sync::Arc;
 pub use names::{BucketName, MAX_KEY_BYTES, ObjectKey};
 pub use object::{Download, FilePart, ListParams, Removal, auto_key};
 pub use signed::Signer;
-pub use strategy::{DownloadStrategy, UploadStrategy};
+pub use strategy::{DownloadStrategy, UploadStrategy, encode_component};
 
 use crate::auth::{self, Principal};
 use crate::blob::{self, BlobStore};

@@ -88,7 +88,11 @@ impl Storage {
             bucket: bucket.to_string(),
             key: key.to_string(),
             size: written.size as i64,
-            mime_type: Some(mime::decide(&head, file.content_type.as_deref(), key.as_str())),
+            mime_type: Some(mime::decide(
+                &head,
+                file.content_type.as_deref(),
+                key.as_str(),
+            )),
             uploaded_at: now_ms(),
             uploaded_by: principal.owner().map(str::to_owned),
             etag: Some(written.md5_hex),
@@ -138,11 +142,11 @@ impl Storage {
         bucket: &BucketName,
         key: &ObjectKey,
     ) -> Result<()> {
-        let Lookup { bucket: b, object } = self
-            .meta
-            .lookup(bucket.as_str(), key.as_str())
-            .await?
-            .ok_or_else(|| Error::BucketNotFound(bucket.to_string()))?;
+        let Lookup { bucket: b, object } =
+            self.meta
+                .lookup(bucket.as_str(), key.as_str())
+                .await?
+                .ok_or_else(|| Error::BucketNotFound(bucket.to_string()))?;
         let owner = object.as_ref().map(|o| o.uploaded_by.as_deref());
         match access::decide(Some(principal), b.public, owner, Action::Write) {
             Decision::Allow => Ok(()),
@@ -188,7 +192,10 @@ impl Storage {
             Some(require(caller)?)
         };
         let owner = object.as_ref().map(|o| o.uploaded_by.as_deref());
-        match (access::decide(principal, b.public, owner, Action::Read), object) {
+        match (
+            access::decide(principal, b.public, owner, Action::Read),
+            object,
+        ) {
             (Decision::Allow, Some(object)) => Ok(Download {
                 object,
                 public: b.public,
@@ -359,7 +366,10 @@ pub fn auto_key(filename: Option<&str>) -> String {
         base = "file".into();
     }
     // Unlike InsForge, the extension is kept only when it is plainly an extension.
-    let ext = if ext.len() > 1 && ext.len() <= 16 && ext[1..].chars().all(|c| c.is_ascii_alphanumeric()) {
+    let ext = if ext.len() > 1
+        && ext.len() <= 16
+        && ext[1..].chars().all(|c| c.is_ascii_alphanumeric())
+    {
         ext
     } else {
         ""
@@ -369,7 +379,10 @@ pub fn auto_key(filename: Option<&str>) -> String {
     let rand: String = (0..6)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect();
-    format!("{base}-{}-{rand}{ext}", chrono::Utc::now().timestamp_millis())
+    format!(
+        "{base}-{}-{rand}{ext}",
+        chrono::Utc::now().timestamp_millis()
+    )
 }
 
 #[cfg(test)]

@@ -38,7 +38,13 @@ impl Signer {
     fn mac(&self, bucket: &str, key: &str, expires: i64, nonce: &str, once: bool) -> Vec<u8> {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key size");
         // Length-prefixed fields: no two (bucket, key) pairs produce the same message.
-        for field in [bucket, key, &expires.to_string(), nonce, if once { "1" } else { "0" }] {
+        for field in [
+            bucket,
+            key,
+            &expires.to_string(),
+            nonce,
+            if once { "1" } else { "0" },
+        ] {
             mac.update(&(field.len() as u64).to_be_bytes());
             mac.update(field.as_bytes());
         }
@@ -57,8 +63,7 @@ impl Signer {
     /// Checks a token for `bucket`/`key`; a single-use token is spent by this call.
     pub async fn verify_get(&self, bucket: &str, key: &str, token: &str) -> Result<()> {
         let mut parts = token.splitn(3, '.');
-        let (Some(exp), Some(nonce), Some(sig)) = (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(exp), Some(nonce), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(Error::BadSignature);
         };
         let expires: i64 = exp.parse().map_err(|_| Error::BadSignature)?;

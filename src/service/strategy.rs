@@ -121,9 +121,12 @@ impl Storage {
             });
         }
         let expires_at = Utc::now() + chrono::Duration::seconds(ttl);
-        let token =
-            self.signer
-                .sign_get(&object.bucket, &object.key, expires_at.timestamp(), single_use);
+        let token = self.signer.sign_get(
+            &object.bucket,
+            &object.key,
+            expires_at.timestamp(),
+            single_use,
+        );
         Ok(DownloadStrategy {
             method: "presigned",
             url: format!(

@@ -1,0 +1,5 @@
+//! Black-box tests: the real `coffer` binary over real sockets, on SQLite and PostgreSQL.
+
+mod common;
+
+mod basics;
