@@ -71,6 +71,102 @@ pub struct Config {
     /// Project key: the first component of physical object names.
     #[arg(long, env = "APP_KEY", default_value = "local")]
     pub app_key: String,
+
+    #[command(flatten)]
+    pub s3: S3Config,
+}
+
+/// Bytes in an S3-compatible store instead of on local disk (CONTRACT §4.2).
+#[derive(Debug, Clone, Default, Args)]
+pub struct S3Config {
+    /// Physical S3 bucket; setting it (or `AWS_S3_BUCKET`) selects the S3 backend.
+    #[arg(long = "s3-bucket", env = "S3_BUCKET")]
+    pub bucket: Option<String>,
+
+    /// Custom endpoint of an S3-compatible store (unset: AWS).
+    #[arg(long = "s3-endpoint-url", env = "S3_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Region (falls back to `AWS_REGION`, then `us-east-2`).
+    #[arg(long = "s3-region", env = "S3_REGION")]
+    pub region: Option<String>,
+
+    /// Path-style addressing with a custom endpoint; `false` for virtual-hosted style.
+    #[arg(
+        long = "s3-force-path-style",
+        env = "S3_FORCE_PATH_STYLE",
+        default_value = "true"
+    )]
+    pub force_path_style: String,
+
+    /// Access key id (falls back to `AWS_ACCESS_KEY_ID`, then the instance credential chain).
+    #[arg(long = "s3-access-key-id", env = "S3_ACCESS_KEY_ID")]
+    pub access_key_id: Option<String>,
+
+    /// Secret access key (falls back to `AWS_SECRET_ACCESS_KEY`).
+    #[arg(
+        long = "s3-secret-access-key",
+        env = "S3_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub secret_access_key: Option<String>,
+
+    /// `false` serves bytes through Coffer ("proxy mode") instead of presigned URLs.
+    #[arg(
+        long = "s3-use-presigned-urls",
+        env = "S3_USE_PRESIGNED_URLS",
+        default_value = "true"
+    )]
+    pub use_presigned_urls: String,
+
+    /// Seconds an unconfirmed presigned upload is kept before its bytes are deleted.
+    #[arg(long, env = "COFFER_PENDING_UPLOAD_TTL", default_value_t = 3600)]
+    pub pending_ttl_secs: u64,
+
+    /// Seconds between sweeps of expired pending uploads.
+    #[arg(long, env = "COFFER_SWEEP_INTERVAL", default_value_t = 300)]
+    pub sweep_interval_secs: u64,
+}
+
+impl S3Config {
+    /// The physical bucket, from `S3_BUCKET` or `AWS_S3_BUCKET`.
+    pub fn bucket_name(&self) -> Option<String> {
+        self.bucket
+            .clone()
+            .or_else(|| std::env::var("AWS_S3_BUCKET").ok())
+            .filter(|b| !b.is_empty())
+    }
+
+    pub fn region_name(&self) -> String {
+        self.region
+            .clone()
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "us-east-2".into())
+    }
+
+    /// The credential pair: `S3_*`, else `AWS_*`; `None` means the standard chain.
+    pub fn static_credentials(&self) -> Option<(String, String)> {
+        match (&self.access_key_id, &self.secret_access_key) {
+            (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
+            _ => match (
+                std::env::var("AWS_ACCESS_KEY_ID"),
+                std::env::var("AWS_SECRET_ACCESS_KEY"),
+            ) {
+                (Ok(id), Ok(secret)) => Some((id, secret)),
+                _ => None,
+            },
+        }
+    }
+
+    pub fn path_style(&self) -> bool {
+        self.force_path_style != "false"
+    }
+
+    /// Presigned mode unless the value is exactly `false` (CONTRACT Appendix A).
+    pub fn presigned(&self) -> bool {
+        self.use_presigned_urls != "false"
+    }
 }
 
 /// Arguments of `coffer token`.
@@ -108,6 +204,13 @@ impl Config {
             api_base_url: None,
             max_file_size: None,
             app_key: "local".into(),
+            s3: S3Config {
+                force_path_style: "true".into(),
+                use_presigned_urls: "true".into(),
+                pending_ttl_secs: 3600,
+                sweep_interval_secs: 300,
+                ..S3Config::default()
+            },
         }
     }
 

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use md5::{Digest, Md5};
 use tokio::sync::mpsc;
 
-use super::{BlobRef, BlobStore, ByteStream, Error, Result, Written};
+use super::{BlobRef, BlobStore, ByteStream, Error, Head, Result, Written};
 
 /// Reads at most this much per chunk when streaming a download.
 const READ_CHUNK: usize = 256 * 1024;
@@ -121,6 +121,31 @@ impl BlobStore for LocalBlobs {
     async fn delete(&self, at: BlobRef<'_>) -> Result<()> {
         let path = self.path(at)?;
         match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn head(&self, at: BlobRef<'_>) -> Result<Option<Head>> {
+        match tokio::fs::metadata(self.path(at)?).await {
+            Ok(meta) => Ok(Some(Head {
+                size: meta.len(),
+                etag: None,
+            })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete_bucket(&self, bucket: &str) -> Result<()> {
+        let dir = self.path(BlobRef {
+            bucket,
+            key: "",
+            version: "x",
+        })?;
+        let dir = dir.parent().expect("blob paths have a bucket directory");
+        match tokio::fs::remove_dir_all(dir).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),

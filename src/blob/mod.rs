@@ -5,11 +5,16 @@
 //! superseded version after the metadata commit.
 
 mod local;
+pub mod presign;
+mod s3;
 
 pub use local::LocalBlobs;
+pub use s3::S3Blobs;
 
+use std::collections::BTreeMap;
 use std::io;
 use std::ops::Range;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -34,6 +39,20 @@ pub struct Written {
     pub md5_hex: String,
 }
 
+/// Size and (store) ETag of a blob that exists.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub size: u64,
+    pub etag: Option<String>,
+}
+
+/// A form upload straight to the store: POST `fields` first, then the file, to `url`.
+#[derive(Debug, Clone)]
+pub struct PresignedPost {
+    pub url: String,
+    pub fields: BTreeMap<String, String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("blob not found")]
@@ -56,4 +75,32 @@ pub trait BlobStore: Send + Sync {
     async fn get(&self, at: BlobRef<'_>, range: Option<Range<u64>>) -> Result<ByteStream>;
     /// Removes a blob; a missing blob is not an error.
     async fn delete(&self, at: BlobRef<'_>) -> Result<()>;
+    /// Size and ETag of a blob, or `None` when it does not exist.
+    async fn head(&self, at: BlobRef<'_>) -> Result<Option<Head>>;
+    /// Removes every blob of a bucket, referenced or not.
+    async fn delete_bucket(&self, bucket: &str) -> Result<()>;
+
+    /// True when clients move bytes directly with the store (presigned URLs).
+    fn presigned(&self) -> bool {
+        false
+    }
+    /// A URL that fetches the blob without credentials, when the store can mint one.
+    async fn presign_get(
+        &self,
+        _at: BlobRef<'_>,
+        _ttl: Duration,
+        _attachment: bool,
+    ) -> Result<Option<String>> {
+        Ok(None)
+    }
+    /// A POST form that uploads at most `max_bytes` of `content_type` to `at`.
+    async fn presign_post(
+        &self,
+        _at: BlobRef<'_>,
+        _content_type: &str,
+        _max_bytes: u64,
+        _ttl: Duration,
+    ) -> Result<Option<PresignedPost>> {
+        Ok(None)
+    }
 }
