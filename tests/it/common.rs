@@ -33,10 +33,15 @@ pub struct PgDb {
 
 impl PgDb {
     pub fn create() -> PgDb {
+        PgDb::create_with("")
+    }
+
+    /// A fresh database created with extra `CREATE DATABASE` options (e.g. a collation).
+    pub fn create_with(options: &str) -> PgDb {
         let admin_url = std::env::var("TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         let name = format!("coffer_t_{}", uuid::Uuid::new_v4().simple());
-        let sql = format!("CREATE DATABASE {name}");
+        let sql = format!("CREATE DATABASE {name} {options}");
         run_pg(&admin_url, &sql).unwrap_or_else(|e| {
             panic!("PostgreSQL is required for these tests ({admin_url}): {e}")
         });
