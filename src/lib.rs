@@ -11,15 +11,16 @@ pub mod meta;
 pub mod service;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
 
 use crate::auth::{Keys, Secrets};
-use crate::blob::{BlobStore, LocalBlobs};
+use crate::blob::{BlobStore, LocalBlobs, S3Blobs};
 use crate::config::Config;
 use crate::meta::{MetaStore, PgMeta, SqliteMeta};
-use crate::service::{Signer, Storage};
+use crate::service::{Signer, Storage, spawn_sweeper};
 
 /// A built application: the router and what start-up learned.
 pub struct App {
@@ -45,17 +46,29 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     )
     .context("cannot read or create the secrets file in the data directory")?;
     let meta = open_meta(config).await?;
-    let blobs: Arc<dyn BlobStore> = Arc::new(
-        LocalBlobs::open(&config.data_dir.join("objects"))
-            .context("cannot prepare the objects directory")?,
-    );
+    let blobs: Arc<dyn BlobStore> = if config.s3.bucket_name().is_some() {
+        Arc::new(
+            S3Blobs::new(&config.s3, &config.app_key)
+                .map_err(|e| anyhow::anyhow!("cannot configure the S3 backend: {e}"))?,
+        )
+    } else {
+        Arc::new(
+            LocalBlobs::open(&config.data_dir.join("objects"))
+                .context("cannot prepare the objects directory")?,
+        )
+    };
     let keys = Arc::new(Keys::new(&secrets));
     let storage = Arc::new(Storage::new(
         meta,
         blobs,
         config.base_url(),
         Signer::new(keys.secret()),
+        Duration::from_secs(config.s3.pending_ttl_secs),
     ));
+    spawn_sweeper(
+        storage.clone(),
+        Duration::from_secs(config.s3.sweep_interval_secs),
+    );
     if let Some(bytes) = config.max_file_size {
         storage
             .apply_max_file_size(bytes)

@@ -265,7 +265,6 @@ async fn strategy_response(
 #[serde(rename_all = "camelCase")]
 struct UploadStrategyRequest {
     filename: Option<String>,
-    #[allow(dead_code)]
     content_type: Option<String>,
     size: Option<f64>,
 }
@@ -282,14 +281,29 @@ async fn upload_strategy(
         .ok_or_else(|| ApiError::invalid("filename: Required"))?;
     let s = st
         .storage
-        .upload_strategy(&caller, &bucket, &filename, body.size)
+        .upload_strategy(
+            &caller,
+            &bucket,
+            &filename,
+            body.content_type.as_deref(),
+            body.size,
+        )
         .await?;
-    let body = json!({
+    let mut body = json!({
         "method": s.method,
         "uploadUrl": s.upload_url,
         "key": s.key,
         "confirmRequired": s.confirm_required,
     });
+    if let Some(fields) = s.fields {
+        body["fields"] = json!(fields);
+    }
+    if let Some(url) = s.confirm_url {
+        body["confirmUrl"] = json!(url);
+    }
+    if let Some(at) = s.expires_at {
+        body["expiresAt"] = json!(iso(at));
+    }
     Ok(no_store(Json(body).into_response()))
 }
 
@@ -360,6 +374,15 @@ async fn serve(
     head_only: bool,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    // S3 presigned mode: the store serves the bytes (CONTRACT §1.8).
+    if let Some(url) = st.storage.redirect_url(&found).await? {
+        return Ok(Response::builder()
+            .status(StatusCode::FOUND)
+            .header(header::LOCATION, url)
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(Body::empty())
+            .expect("a presigned URL is a valid header value"));
+    }
     let o = &found.object;
     let size = o.size.max(0) as u64;
     let etag = format!("\"{}\"", o.etag.as_deref().unwrap_or(&o.version));

@@ -102,6 +102,19 @@ pub struct Removed {
     pub version: String,
 }
 
+/// A presigned upload that was issued and not yet confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub version: String,
+    pub bucket: String,
+    pub key: String,
+    /// The subject it was issued to (`None` for admin callers).
+    pub owner: Option<String>,
+    pub content_type: String,
+    pub max_bytes: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("bucket already exists")]
@@ -152,6 +165,14 @@ pub trait MetaStore: Send + Sync {
 
     async fn get_config(&self) -> Result<StorageConfig>;
     async fn set_max_file_size_mb(&self, mb: i64) -> Result<StorageConfig>;
+
+    async fn add_pending(&self, pending: &Pending) -> Result<()>;
+    /// Unexpired pending uploads of a key, newest first.
+    async fn pending_for(&self, bucket: &str, key: &str) -> Result<Vec<Pending>>;
+    /// Removes and returns one unexpired pending upload: whoever claims it publishes it.
+    async fn claim_pending(&self, version: &str) -> Result<Option<Pending>>;
+    /// Removes and returns up to `limit` expired pending uploads (for the sweeper).
+    async fn take_expired_pending(&self, limit: i64) -> Result<Vec<Pending>>;
 }
 
 /// Bounds `[lower, upper)` selecting exactly the keys that start with `prefix` under byte

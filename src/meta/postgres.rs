@@ -10,8 +10,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::{
-    Bucket, Error, ListQuery, Lookup, MetaStore, NewObject, Object, Page, Removed, ReplaceCheck,
-    Result, StorageConfig, now_ms, prefix_range,
+    Bucket, Error, ListQuery, Lookup, MetaStore, NewObject, Object, Page, Pending, Removed,
+    ReplaceCheck, Result, StorageConfig, now_ms, prefix_range,
 };
 
 pub struct PgMeta {
@@ -97,6 +97,18 @@ fn config_row(row: &PgRow) -> StorageConfig {
         max_file_size_mb: row.get::<i32, _>("max_file_size_mb") as i64,
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
+    }
+}
+
+fn pending_row(row: &PgRow) -> Pending {
+    Pending {
+        version: row.get("version"),
+        bucket: row.get("bucket"),
+        key: row.get("key"),
+        owner: row.get("owner"),
+        content_type: row.get("content_type"),
+        max_bytes: row.get("max_bytes"),
+        expires_at: row.get("expires_at"),
     }
 }
 
@@ -376,5 +388,60 @@ impl MetaStore for PgMeta {
         .fetch_one(&self.pool)
         .await?;
         Ok(config_row(&row))
+    }
+
+    async fn add_pending(&self, p: &Pending) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO storage.pending_uploads
+                (version, bucket, key, owner, content_type, max_bytes, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&p.version)
+        .bind(&p.bucket)
+        .bind(&p.key)
+        .bind(&p.owner)
+        .bind(&p.content_type)
+        .bind(p.max_bytes)
+        .bind(p.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn pending_for(&self, bucket: &str, key: &str) -> Result<Vec<Pending>> {
+        let rows = sqlx::query(
+            "SELECT * FROM storage.pending_uploads
+             WHERE bucket = $1 AND key = $2 AND expires_at > NOW()
+             ORDER BY created_at DESC",
+        )
+        .bind(bucket)
+        .bind(key)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(pending_row).collect())
+    }
+
+    async fn claim_pending(&self, version: &str) -> Result<Option<Pending>> {
+        let row = sqlx::query(
+            "DELETE FROM storage.pending_uploads WHERE version = $1 AND expires_at > NOW()
+             RETURNING *",
+        )
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(pending_row))
+    }
+
+    async fn take_expired_pending(&self, limit: i64) -> Result<Vec<Pending>> {
+        let rows = sqlx::query(
+            "DELETE FROM storage.pending_uploads WHERE version IN
+                (SELECT version FROM storage.pending_uploads WHERE expires_at <= NOW()
+                 LIMIT $1 FOR UPDATE SKIP LOCKED)
+             RETURNING *",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(pending_row).collect())
     }
 }

@@ -16,8 +16,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    Bucket, Error, ListQuery, Lookup, MetaStore, NewObject, Object, Page, Removed, ReplaceCheck,
-    Result, StorageConfig, now_ms, prefix_range,
+    Bucket, Error, ListQuery, Lookup, MetaStore, NewObject, Object, Page, Pending, Removed,
+    ReplaceCheck, Result, StorageConfig, now_ms, prefix_range,
 };
 
 pub struct SqliteMeta {
@@ -94,6 +94,18 @@ fn config_row(row: &SqliteRow) -> StorageConfig {
         max_file_size_mb: row.get("max_file_size_mb"),
         created_at: ts(row.get("created_at")),
         updated_at: ts(row.get("updated_at")),
+    }
+}
+
+fn pending_row(row: &SqliteRow) -> Pending {
+    Pending {
+        version: row.get("version"),
+        bucket: row.get("bucket"),
+        key: row.get("key"),
+        owner: row.get("owner"),
+        content_type: row.get("content_type"),
+        max_bytes: row.get("max_bytes"),
+        expires_at: ts(row.get("expires_at")),
     }
 }
 
@@ -356,5 +368,61 @@ impl MetaStore for SqliteMeta {
         .fetch_one(&self.pool)
         .await?;
         Ok(config_row(&row))
+    }
+
+    async fn add_pending(&self, p: &Pending) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO pending_uploads
+                (version, bucket, key, owner, content_type, max_bytes, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(&p.version)
+        .bind(&p.bucket)
+        .bind(&p.key)
+        .bind(&p.owner)
+        .bind(&p.content_type)
+        .bind(p.max_bytes)
+        .bind(now_ms().timestamp_millis())
+        .bind(p.expires_at.timestamp_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn pending_for(&self, bucket: &str, key: &str) -> Result<Vec<Pending>> {
+        let rows = sqlx::query(
+            "SELECT * FROM pending_uploads WHERE bucket = ?1 AND key = ?2 AND expires_at > ?3
+             ORDER BY created_at DESC",
+        )
+        .bind(bucket)
+        .bind(key)
+        .bind(now_ms().timestamp_millis())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(pending_row).collect())
+    }
+
+    async fn claim_pending(&self, version: &str) -> Result<Option<Pending>> {
+        let row = sqlx::query(
+            "DELETE FROM pending_uploads WHERE version = ?1 AND expires_at > ?2 RETURNING *",
+        )
+        .bind(version)
+        .bind(now_ms().timestamp_millis())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(pending_row))
+    }
+
+    async fn take_expired_pending(&self, limit: i64) -> Result<Vec<Pending>> {
+        let rows = sqlx::query(
+            "DELETE FROM pending_uploads WHERE version IN
+                (SELECT version FROM pending_uploads WHERE expires_at <= ?1 LIMIT ?2)
+             RETURNING *",
+        )
+        .bind(now_ms().timestamp_millis())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(pending_row).collect())
     }
 }

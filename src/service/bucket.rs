@@ -45,6 +45,13 @@ impl Storage {
             .await?
             .ok_or_else(|| Error::BucketNotFound(name.to_string()))?;
         self.drop_blobs(name.as_str(), removed).await;
+        // Then whatever else sits under the bucket (bytes of unconfirmed uploads), unless a
+        // bucket of the same name was created meanwhile.
+        if self.meta.get_bucket(name.as_str()).await?.is_none()
+            && let Err(e) = self.blobs.delete_bucket(name.as_str()).await
+        {
+            tracing::warn!(bucket = %name, error = %e, "could not clear the bucket's bytes");
+        }
         Ok(())
     }
 

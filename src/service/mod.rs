@@ -10,6 +10,8 @@ mod names;
 mod object;
 mod signed;
 mod strategy;
+mod sweeper;
+pub use sweeper::spawn_sweeper;
 
 use std::sync::Arc;
 
@@ -34,6 +36,7 @@ pub struct Storage {
     blobs: Arc<dyn BlobStore>,
     base_url: String,
     signer: Signer,
+    pending_ttl: std::time::Duration,
 }
 
 impl Storage {
@@ -42,12 +45,14 @@ impl Storage {
         blobs: Arc<dyn BlobStore>,
         base_url: String,
         signer: Signer,
+        pending_ttl: std::time::Duration,
     ) -> Storage {
         Storage {
             meta,
             blobs,
             base_url,
             signer,
+            pending_ttl,
         }
     }
 

@@ -99,6 +99,8 @@ pub struct TestServer {
     keys: Keys,
     _tmp: tempfile::TempDir,
     pub db: Option<PgDb>,
+    /// The S3 endpoint this server keeps its bytes in, when it runs on S3.
+    pub s3: Option<crate::s3_server::S3Server>,
 }
 
 impl TestServer {
@@ -130,8 +132,21 @@ impl TestServer {
             }),
             _tmp: tmp,
             db,
+            s3: None,
         };
         server.launch();
+        server
+    }
+
+    /// A server whose bytes live in a fresh S3 endpoint (presigned or proxy mode).
+    pub async fn start_s3(store: Store, presigned: bool, env: &[(&str, &str)]) -> TestServer {
+        let s3 = crate::s3_server::S3Server::start();
+        let mut all = s3.env(presigned);
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let borrowed: Vec<(&str, &str)> =
+            all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut server = TestServer::start_with(store, &borrowed).await;
+        server.s3 = Some(s3);
         server
     }
 
@@ -266,6 +281,118 @@ impl TestServer {
 
     pub fn data_path(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The server process's id (to read its memory use from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server is running").id()
+    }
+
+    /// Regular files under `<data_dir>/objects/<sub>` (recursively; none if it is missing).
+    pub fn object_files(&self, sub: &str) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut dirs = vec![self.data_dir.join("objects").join(sub)];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.map_while(Result::ok) {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    found.push(path);
+                }
+            }
+        }
+        found
+    }
+
+    /// PUT multipart upload to a path under `/api/storage` given verbatim (already encoded).
+    pub async fn put_path(&self, path: &str, bytes: Vec<u8>, bearer: Option<&str>) -> Response {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name("upload.bin");
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let mut rb = self.client.put(self.storage(path)).multipart(form);
+        if let Some(b) = bearer {
+            rb = rb.bearer_auth(b);
+        }
+        rb.send().await.expect("upload request")
+    }
+
+    /// Sends `head` (request line and headers, without the blank line) and `body` over a
+    /// plain TCP connection, byte for byte, for paths a URL library would normalise.
+    pub async fn raw(&self, head: &str, body: &[u8]) -> RawResponse {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut request = format!(
+            "{head}\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        tcp.write_all(&request).await.expect("write request");
+        let mut response = Vec::new();
+        tcp.read_to_end(&mut response).await.expect("read response");
+        RawResponse::parse(&response)
+    }
+}
+
+/// A response read off a raw socket (see [`TestServer::raw`]).
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    fn parse(bytes: &[u8]) -> RawResponse {
+        let split = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a complete response head");
+        let head = String::from_utf8_lossy(&bytes[..split]).to_string();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .expect("a status line");
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        RawResponse {
+            status,
+            headers,
+            body: bytes[split + 4..].to_vec(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts the error envelope, as [`assert_error`] does for reqwest responses.
+    pub fn assert_error(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status, status, "status for {code}: {self:?}");
+        let ct = self.header("content-type").unwrap_or("");
+        assert!(ct.starts_with("application/json"), "content type {ct}");
+        let body: Value = serde_json::from_slice(&self.body).expect("json error body");
+        assert_eq!(body["error"], code, "{body}");
+        assert_eq!(body["statusCode"], status, "{body}");
+        assert!(body["message"].is_string(), "{body}");
+        for k in body.as_object().expect("object").keys() {
+            assert!(
+                ["error", "message", "statusCode", "nextActions"].contains(&k.as_str()),
+                "unexpected key {k} in {body}"
+            );
+        }
+        body
     }
 }
 
