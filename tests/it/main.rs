@@ -3,6 +3,8 @@
 mod common;
 mod s3_server;
 
+mod auth_matrix;
 mod basics;
+mod config_buckets;
 mod meta_contract;
 mod s3;
