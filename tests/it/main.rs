@@ -6,5 +6,7 @@ mod s3_server;
 mod auth_matrix;
 mod basics;
 mod config_buckets;
+mod listing;
 mod meta_contract;
+mod objects;
 mod s3;
