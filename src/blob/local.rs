@@ -18,6 +18,8 @@ use tokio::sync::mpsc;
 
 use super::{BlobRef, BlobStore, ByteStream, Error, Head, Result, Written};
 
+/// Unlinks run this many at a time in [`BlobStore::delete_many`].
+const DELETE_CONCURRENCY: usize = 32;
 /// Reads at most this much per chunk when streaming a download.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -138,18 +140,32 @@ impl BlobStore for LocalBlobs {
         }
     }
 
-    async fn delete_bucket(&self, bucket: &str) -> Result<()> {
-        let dir = self.path(BlobRef {
-            bucket,
-            key: "",
-            version: "x",
-        })?;
-        let dir = dir.parent().expect("blob paths have a bucket directory");
-        match tokio::fs::remove_dir_all(dir).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e.into()),
+    async fn delete_many(&self, bucket: &str, blobs: &[(String, String)]) -> usize {
+        let mut failed = 0;
+        let mut paths = Vec::with_capacity(blobs.len());
+        for (key, version) in blobs {
+            match self.path(BlobRef {
+                bucket,
+                key,
+                version,
+            }) {
+                Ok(path) => paths.push(path),
+                Err(_) => failed += 1,
+            }
         }
+        for chunk in paths.chunks(DELETE_CONCURRENCY) {
+            let outcomes = futures::future::join_all(chunk.iter().cloned().map(unlink)).await;
+            failed += outcomes.iter().filter(|ok| !**ok).count();
+        }
+        failed
+    }
+}
+
+/// Removes a file; true when it is gone (or was never there).
+async fn unlink(path: PathBuf) -> bool {
+    match tokio::fs::remove_file(&path).await {
+        Ok(()) => true,
+        Err(e) => e.kind() == io::ErrorKind::NotFound,
     }
 }
 

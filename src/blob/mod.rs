@@ -77,8 +77,9 @@ pub trait BlobStore: Send + Sync {
     async fn delete(&self, at: BlobRef<'_>) -> Result<()>;
     /// Size and ETag of a blob, or `None` when it does not exist.
     async fn head(&self, at: BlobRef<'_>) -> Result<Option<Head>>;
-    /// Removes every blob of a bucket, referenced or not.
-    async fn delete_bucket(&self, bucket: &str) -> Result<()>;
+    /// Removes many blobs of one bucket (`(key, version)` pairs); missing ones are fine.
+    /// Returns how many could not be removed.
+    async fn delete_many(&self, bucket: &str, blobs: &[(String, String)]) -> usize;
 
     /// True when clients move bytes directly with the store (presigned URLs).
     fn presigned(&self) -> bool {

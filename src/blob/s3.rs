@@ -203,23 +203,26 @@ impl BlobStore for S3Blobs {
         }
     }
 
-    async fn delete_bucket(&self, bucket: &str) -> Result<()> {
-        // Everything under the prefix, including bytes of never-confirmed uploads; object_store
-        // pages the listing and batches deletes by 1000.
-        let prefix = Path::from_iter([self.app_key.as_str(), bucket]);
-        let locations = self
-            .store
-            .list(Some(&prefix))
-            .map(|meta| meta.map(|m| m.location))
-            .boxed();
-        let mut deleted = self.store.delete_stream(locations);
-        while let Some(outcome) = deleted.next().await {
-            match outcome {
-                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(store_err(e)),
-            }
-        }
-        Ok(())
+    async fn delete_many(&self, bucket: &str, blobs: &[(String, String)]) -> usize {
+        // object_store batches these into DeleteObjects calls of up to 1000 keys.
+        let paths: Vec<_> = blobs
+            .iter()
+            .map(|(key, version)| {
+                Ok(self.path(BlobRef {
+                    bucket,
+                    key,
+                    version,
+                }))
+            })
+            .collect();
+        self.store
+            .delete_stream(futures::stream::iter(paths).boxed())
+            .filter(|outcome| {
+                let failed = !matches!(outcome, Ok(_) | Err(object_store::Error::NotFound { .. }));
+                futures::future::ready(failed)
+            })
+            .count()
+            .await
     }
 
     fn presigned(&self) -> bool {

@@ -19,7 +19,7 @@ use super::multipart::file_part;
 use super::range::{Wanted, not_modified, parse_range, range_applies};
 use super::{AppState, iso};
 use crate::meta::Object;
-use crate::service::{Caller, Download, FilePart, ListParams, ObjectKey, mime};
+use crate::service::{Caller, Download, Error, FilePart, ListParams, ObjectKey, mime};
 
 const LIST_NEXT: &str = "You can use PUT /api/storage/buckets/:bucketName/objects/:objectKey to create or replace a specific key, POST /api/storage/buckets/:bucketName/objects to upload with an auto-generated key, and GET /api/storage/buckets/:bucketName/objects/:objectKey to download an object.";
 
@@ -165,18 +165,23 @@ async fn upload_exact(
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (bucket, raw) = raw_tail(request.uri().path(), "objects")?;
-    let key = decode_component(raw)?;
-    let object = upload_to(
-        &st,
-        &caller,
-        &bucket,
-        Some(key),
-        &headers,
-        request.into_body(),
-    )
-    .await?;
-    Ok(Json(storage_file(&st, &object)).into_response())
+    let path = request.uri().path().to_owned();
+    let (bucket, raw) = raw_tail(&path, "objects")?;
+    upload_exact_key(&st, &caller, &bucket, raw, &headers, request).await
+}
+
+/// Create or replace the key named by the raw path tail: 200 StorageFile.
+async fn upload_exact_key(
+    st: &AppState,
+    caller: &Caller,
+    bucket: &str,
+    raw_key: &str,
+    headers: &HeaderMap,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let key = decode_component(raw_key)?;
+    let object = upload_to(st, caller, bucket, Some(key), headers, request.into_body()).await?;
+    Ok(Json(storage_file(st, &object)).into_response())
 }
 
 /// POST on an object path: the legacy download-strategy and confirm-upload suffixes, or an
@@ -210,17 +215,7 @@ async fn post_object(
         let object = st.storage.confirm_upload(&caller, &bucket, &key).await?;
         return Ok(Json(storage_file(&st, &object)).into_response());
     }
-    let key = decode_component(raw)?;
-    let object = upload_to(
-        &st,
-        &caller,
-        &bucket,
-        Some(key),
-        &headers,
-        request.into_body(),
-    )
-    .await?;
-    Ok(Json(storage_file(&st, &object)).into_response())
+    upload_exact_key(&st, &caller, &bucket, raw, &headers, request).await
 }
 
 fn value_text(v: &Value) -> String {
@@ -356,11 +351,19 @@ async fn download(
 ) -> Result<Response, ApiError> {
     let (bucket, raw) = raw_tail(request.uri().path(), "objects")?;
     let key = decode_component(raw)?;
-    let found = st
-        .storage
-        .get_object(&caller, &bucket, &key, params.get("token"))
-        .await?;
-    serve(&st, found, method == Method::HEAD, &headers).await
+    let mut retried = false;
+    loop {
+        let found = st
+            .storage
+            .get_object(&caller, &bucket, &key, params.get("token"))
+            .await?;
+        match serve(&st, found, method == Method::HEAD, &headers).await {
+            // The version we looked up was replaced (and its bytes dropped) between the
+            // lookup and the open: look up once more and serve the new one.
+            Err(Error::ObjectNotFound) if !retried => retried = true,
+            other => return Ok(other?),
+        }
+    }
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
@@ -373,7 +376,7 @@ async fn serve(
     found: Download,
     head_only: bool,
     headers: &HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     // S3 presigned mode: the store serves the bytes (CONTRACT §1.8).
     if let Some(url) = st.storage.redirect_url(&found).await? {
         return Ok(Response::builder()

@@ -200,7 +200,7 @@ impl MetaStore for PgMeta {
         if found.is_none() {
             return Ok(None);
         }
-        let removed =
+        let mut removed: Vec<Removed> =
             sqlx::query("DELETE FROM storage.objects WHERE bucket = $1 RETURNING key, version")
                 .bind(name)
                 .fetch_all(&mut *tx)
@@ -211,6 +211,20 @@ impl MetaStore for PgMeta {
                     version: r.get("version"),
                 })
                 .collect();
+        // Unconfirmed uploads into the bucket go with it; their bytes are released too.
+        let pending: Vec<Removed> = sqlx::query(
+            "DELETE FROM storage.pending_uploads WHERE bucket = $1 RETURNING key, version",
+        )
+        .bind(name)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| Removed {
+            key: r.get("key"),
+            version: r.get("version"),
+        })
+        .collect();
+        removed.extend(pending);
         sqlx::query("DELETE FROM storage.buckets WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)

@@ -167,7 +167,7 @@ impl MetaStore for SqliteMeta {
 
     async fn delete_bucket(&self, name: &str) -> Result<Option<Vec<Removed>>> {
         let mut tx = self.write_tx().await?;
-        let removed: Vec<Removed> =
+        let mut removed: Vec<Removed> =
             sqlx::query("DELETE FROM objects WHERE bucket = ?1 RETURNING key, version")
                 .bind(name)
                 .fetch_all(&mut *tx)
@@ -178,6 +178,19 @@ impl MetaStore for SqliteMeta {
                     version: r.get("version"),
                 })
                 .collect();
+        // Unconfirmed uploads into the bucket go with it; their bytes are released too.
+        let pending: Vec<Removed> =
+            sqlx::query("DELETE FROM pending_uploads WHERE bucket = ?1 RETURNING key, version")
+                .bind(name)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| Removed {
+                    key: r.get("key"),
+                    version: r.get("version"),
+                })
+                .collect();
+        removed.extend(pending);
         let done = sqlx::query("DELETE FROM buckets WHERE name = ?1")
             .bind(name)
             .execute(&mut *tx)

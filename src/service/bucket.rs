@@ -1,14 +1,8 @@
 //! Bucket and configuration operations (admin only).
 
-use futures::StreamExt;
-
 use super::{BucketName, Caller, Error, MAX_FILE_SIZE_MB, MIB, Result, Storage};
 use crate::auth;
-use crate::blob::BlobRef;
 use crate::meta::{self, Bucket, Removed, StorageConfig};
-
-/// Blob deletions run this many at a time when a bucket goes.
-const DELETE_CONCURRENCY: usize = 32;
 
 impl Storage {
     pub async fn list_buckets(&self, caller: &Caller) -> Result<Vec<Bucket>> {
@@ -44,32 +38,25 @@ impl Storage {
             .delete_bucket(name.as_str())
             .await?
             .ok_or_else(|| Error::BucketNotFound(name.to_string()))?;
+        // Exactly the versions the metadata released (objects and unconfirmed uploads), never
+        // the whole prefix: that would race a same-name bucket created meanwhile and destroy
+        // the bytes of objects committed into it.
         self.drop_blobs(name.as_str(), removed).await;
-        // Then whatever else sits under the bucket (bytes of unconfirmed uploads), unless a
-        // bucket of the same name was created meanwhile.
-        if self.meta.get_bucket(name.as_str()).await?.is_none()
-            && let Err(e) = self.blobs.delete_bucket(name.as_str()).await
-        {
-            tracing::warn!(bucket = %name, error = %e, "could not clear the bucket's bytes");
-        }
         Ok(())
     }
 
     /// Deletes the bytes of versions no metadata points at any more. A failure only leaves
     /// unreferenced bytes behind, so it is logged rather than reported.
     pub(super) async fn drop_blobs(&self, bucket: &str, removed: Vec<Removed>) {
-        futures::stream::iter(removed)
-            .for_each_concurrent(DELETE_CONCURRENCY, |r| async move {
-                let at = BlobRef {
-                    bucket,
-                    key: &r.key,
-                    version: &r.version,
-                };
-                if let Err(e) = self.blobs.delete(at).await {
-                    tracing::warn!(bucket, key = %r.key, error = %e, "could not delete bytes");
-                }
-            })
-            .await;
+        if removed.is_empty() {
+            return;
+        }
+        let pairs: Vec<(String, String)> =
+            removed.into_iter().map(|r| (r.key, r.version)).collect();
+        let failed = self.blobs.delete_many(bucket, &pairs).await;
+        if failed > 0 {
+            tracing::warn!(bucket, failed, "could not delete some unreferenced bytes");
+        }
     }
 
     pub async fn get_config(&self, caller: &Caller) -> Result<StorageConfig> {

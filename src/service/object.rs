@@ -98,6 +98,18 @@ impl Storage {
             etag: Some(written.md5_hex),
             version: version.clone(),
         };
+        self.publish(principal, object).await
+    }
+
+    /// Write protocol, steps 2–3: commit the metadata that points the key at the new version
+    /// (re-checking under the row lock that the caller may replace what is there), then drop
+    /// the superseded bytes. On failure the new bytes are removed: nothing points at them.
+    pub(super) async fn publish(&self, principal: &Principal, object: Object) -> Result<Object> {
+        let at = BlobRef {
+            bucket: &object.bucket,
+            key: &object.key,
+            version: &object.version,
+        };
         let new = NewObject {
             object: object.clone(),
             via: Via::Rest,
@@ -110,15 +122,16 @@ impl Storage {
                 Action::Write,
             ) == Decision::Allow
         };
-        let published = self.meta.put_object(new, &may_replace).await;
-        let previous = match published {
+        let previous = match self.meta.put_object(new, &may_replace).await {
             Ok(previous) => previous,
             Err(e) => {
-                // Nothing points at the new bytes: remove them before reporting.
                 let _ = self.blobs.delete(at).await;
                 return Err(match e {
-                    meta::Error::ReplaceDenied => write_denied(&bucket, &key),
-                    meta::Error::BucketNotFound => Error::BucketNotFound(bucket.to_string()),
+                    meta::Error::ReplaceDenied => Error::WriteDenied {
+                        bucket: object.bucket.clone(),
+                        key: object.key.clone(),
+                    },
+                    meta::Error::BucketNotFound => Error::BucketNotFound(object.bucket.clone()),
                     other => other.into(),
                 });
             }
@@ -129,7 +142,8 @@ impl Storage {
                 ..at
             };
             if let Err(e) = self.blobs.delete(gone).await {
-                tracing::warn!(%bucket, %key, error = %e, "could not delete superseded bytes");
+                tracing::warn!(bucket = %object.bucket, key = %object.key, error = %e,
+                    "could not delete superseded bytes");
             }
         }
         Ok(object)

@@ -9,7 +9,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use super::access::{self, Action, Decision};
 use super::{BucketName, Caller, Download, Error, ObjectKey, Result, Storage, mime, require};
 use crate::blob::BlobRef;
-use crate::meta::{NewObject, Object, Pending, Via, now_ms};
+use crate::meta::{Object, Pending, now_ms};
 
 /// JavaScript's `encodeURIComponent` set: everything but `A-Za-z0-9-_.!~*'()`.
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -295,42 +295,7 @@ impl Storage {
             etag: head.etag,
             version: pending.version.clone(),
         };
-        let new = NewObject {
-            object: object.clone(),
-            via: Via::Rest,
-        };
-        let may_replace = |old: &Object| {
-            access::decide(
-                Some(principal),
-                false,
-                Some(old.uploaded_by.as_deref()),
-                Action::Write,
-            ) == Decision::Allow
-        };
-        let previous = match self.meta.put_object(new, &may_replace).await {
-            Ok(previous) => previous,
-            Err(e) => {
-                let _ = self.blobs.delete(at).await;
-                return Err(match e {
-                    crate::meta::Error::ReplaceDenied => Error::WriteDenied {
-                        bucket: pending.bucket,
-                        key: pending.key,
-                    },
-                    crate::meta::Error::BucketNotFound => Error::BucketNotFound(pending.bucket),
-                    other => other.into(),
-                });
-            }
-        };
-        if let Some(old) = previous {
-            let _ = self
-                .blobs
-                .delete(BlobRef {
-                    version: &old,
-                    ..at
-                })
-                .await;
-        }
-        Ok(object)
+        self.publish(principal, object).await
     }
 }
 
