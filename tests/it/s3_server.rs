@@ -21,46 +21,58 @@ pub struct S3Server {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+/// Serves `root` (its subdirectories are the physical buckets) with one credential pair on a
+/// free 127.0.0.1 port, on a thread of its own; returns the endpoint URL and a sender that
+/// stops the server. Shared with `examples/s3_test_server.rs`.
+pub fn serve(
+    root: &Path,
+    access_key: &str,
+    secret_key: &str,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let fs = s3s_fs::FileSystem::new(root).expect("s3s-fs");
+    let mut builder = S3ServiceBuilder::new(fs);
+    builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
+    let service = builder.build();
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    std_listener.set_nonblocking(true).expect("nonblocking");
+    let endpoint = format!("http://{}", std_listener.local_addr().expect("addr"));
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
+            let http = ConnBuilder::new(TokioExecutor::new());
+            loop {
+                let (socket, _) = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok(conn) => conn,
+                        Err(_) => continue,
+                    },
+                    _ = &mut stop_rx => break,
+                };
+                let conn = http
+                    .serve_connection(TokioIo::new(socket), service.clone())
+                    .into_owned();
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        });
+    });
+    (endpoint, stop_tx)
+}
+
 impl S3Server {
     /// Starts the server with one empty physical bucket.
     pub fn start() -> S3Server {
         let root = tempfile::tempdir().expect("temp dir");
         let bucket = format!("phys{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         std::fs::create_dir_all(root.path().join(&bucket)).expect("bucket dir");
-        let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs");
-        let mut builder = S3ServiceBuilder::new(fs);
-        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-        let service = builder.build();
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        std_listener.set_nonblocking(true).expect("nonblocking");
-        let endpoint = format!("http://{}", std_listener.local_addr().expect("addr"));
-        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
-                let http = ConnBuilder::new(TokioExecutor::new());
-                loop {
-                    let (socket, _) = tokio::select! {
-                        accepted = listener.accept() => match accepted {
-                            Ok(conn) => conn,
-                            Err(_) => continue,
-                        },
-                        _ = &mut stop_rx => break,
-                    };
-                    let conn = http
-                        .serve_connection(TokioIo::new(socket), service.clone())
-                        .into_owned();
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
-                }
-            });
-        });
+        let (endpoint, stop_tx) = serve(root.path(), ACCESS_KEY, SECRET_KEY);
         S3Server {
             endpoint,
             bucket,
