@@ -461,3 +461,28 @@ macro_rules! both_stores {
         }
     };
 }
+
+/// The boundary [`multipart_body`] uses.
+pub const BOUNDARY: &str = "coffer-test-boundary-7MA4YWxkTrZu0gW";
+
+/// A multipart/form-data body with the given parts (name, filename, bytes), byte for byte.
+pub fn multipart_body(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, filename, bytes) in parts {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        let disposition = match filename {
+            Some(f) => format!("form-data; name=\"{name}\"; filename=\"{f}\""),
+            None => format!("form-data; name=\"{name}\""),
+        };
+        body.extend_from_slice(format!("Content-Disposition: {disposition}\r\n\r\n").as_bytes());
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+/// The `Content-Type` header line for [`multipart_body`].
+pub fn multipart_type() -> String {
+    format!("Content-Type: multipart/form-data; boundary={BOUNDARY}")
+}

@@ -7,6 +7,7 @@ mod auth_matrix;
 mod basics;
 mod config_buckets;
 mod downloads;
+mod keys;
 mod listing;
 mod meta_contract;
 mod objects;
