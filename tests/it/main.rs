@@ -5,6 +5,7 @@ mod s3_server;
 
 mod auth_matrix;
 mod basics;
+mod concurrency;
 mod config_buckets;
 mod downloads;
 mod keys;
