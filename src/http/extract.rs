@@ -53,11 +53,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         } else {
             &bytes[..]
         };
-        match serde_json::from_slice(text) {
-            Ok(value) => Ok(JsonBody(value)),
-            Err(e) if e.is_data() => Err(ApiError::invalid(e.to_string())),
-            Err(e) => Err(ApiError::bad_json(e)),
-        }
+        // Syntax first, shape second: `[1,` is malformed JSON even where an object is
+        // expected, and must say so (INVALID_INPUT) rather than report the wrong type.
+        let value: serde_json::Value = serde_json::from_slice(text).map_err(ApiError::bad_json)?;
+        T::deserialize(value)
+            .map(JsonBody)
+            .map_err(|e| ApiError::invalid(e.to_string()))
     }
 }
 
