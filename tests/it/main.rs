@@ -8,6 +8,7 @@ mod basics;
 mod concurrency;
 mod config_buckets;
 mod downloads;
+mod errors;
 mod keys;
 mod listing;
 mod meta_contract;
