@@ -10,6 +10,7 @@ mod config_buckets;
 mod downloads;
 mod errors;
 mod keys;
+mod limits;
 mod listing;
 mod meta_contract;
 mod objects;
