@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Connection, PgConnection, Postgres, Row, Transaction};
 
 use super::{
     Bucket, Error, ListQuery, Lookup, MetaStore, NewObject, Object, Page, Pending, Removed,
@@ -29,6 +29,17 @@ impl PgMeta {
         acquire_timeout: Duration,
     ) -> Result<PgMeta> {
         let options: PgConnectOptions = url.parse()?;
+        // One direct connection first: when it fails, its error says why (refused, unknown
+        // host, bad password, no such database); a pool only reports that it timed out.
+        match tokio::time::timeout(acquire_timeout, PgConnection::connect_with(&options)).await {
+            Ok(Ok(conn)) => conn.close().await?,
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => {
+                let waited = format!("no answer within {} s", acquire_timeout.as_secs());
+                let e = std::io::Error::new(std::io::ErrorKind::TimedOut, waited);
+                return Err(sqlx::Error::Io(e).into());
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(acquire_timeout)

@@ -15,4 +15,5 @@ mod listing;
 mod meta_contract;
 mod objects;
 mod s3;
+mod startup;
 mod strategies;
