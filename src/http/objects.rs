@@ -351,7 +351,7 @@ async fn download(
 ) -> Result<Response, ApiError> {
     let (bucket, raw) = raw_tail(request.uri().path(), "objects")?;
     let key = decode_component(raw)?;
-    let mut retried = false;
+    let mut retries = 0;
     loop {
         let found = st
             .storage
@@ -359,8 +359,9 @@ async fn download(
             .await?;
         match serve(&st, found, method == Method::HEAD, &headers).await {
             // The version we looked up was replaced (and its bytes dropped) between the
-            // lookup and the open: look up once more and serve the new one.
-            Err(Error::ObjectNotFound) if !retried => retried = true,
+            // lookup and the open: look up again and serve the new one. Under a burst of
+            // overwrites the next version can go the same way, so allow a few rounds.
+            Err(Error::ObjectNotFound) if retries < 8 => retries += 1,
             other => return Ok(other?),
         }
     }
