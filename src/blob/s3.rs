@@ -80,12 +80,18 @@ impl S3Blobs {
     }
 
     fn path(&self, at: BlobRef<'_>) -> Path {
-        let full = Path::from_iter(
-            [self.app_key.as_str(), at.bucket]
-                .into_iter()
-                .chain(at.key.split('/'))
-                .chain([at.version]),
-        );
+        // The key as it is: `Path::from_iter` would percent-encode non-ASCII and `%*?#[]…`
+        // (`ü.txt` stored as `%C3%BC.txt`). Only keys object_store cannot hold literally (an
+        // empty or "." segment) are encoded; the version keeps every name unique either way.
+        let literal = format!("{}/{}/{}/{}", self.app_key, at.bucket, at.key, at.version);
+        let full = Path::parse(literal).unwrap_or_else(|_| {
+            Path::from_iter(
+                [self.app_key.as_str(), at.bucket]
+                    .into_iter()
+                    .chain(at.key.split('/'))
+                    .chain([at.version]),
+            )
+        });
         if full.as_ref().len() <= MAX_S3_KEY {
             full
         } else {
@@ -279,5 +285,41 @@ impl BlobStore for S3Blobs {
             url: self.post_url.clone(),
             fields,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn physical_names_keep_the_key_as_it_is() {
+        let config = S3Config {
+            bucket: Some("phys".into()),
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+            access_key_id: Some("AKID".into()),
+            secret_access_key: Some("secret".into()),
+            force_path_style: "true".into(),
+            use_presigned_urls: "true".into(),
+            ..S3Config::default()
+        };
+        let blobs = S3Blobs::new(&config, "local").unwrap();
+        let name = |key: &str| {
+            let at = BlobRef {
+                bucket: "docs",
+                key,
+                version: "v1",
+            };
+            blobs.path(at).to_string()
+        };
+        assert_eq!(name("a/b c+d.txt"), "local/docs/a/b c+d.txt/v1");
+        assert_eq!(
+            name("ünï/日本語/%41 *?#[x].txt"),
+            "local/docs/ünï/日本語/%41 *?#[x].txt/v1"
+        );
+        // Segments object_store refuses are encoded (empty ones dropped), still under the key.
+        assert_eq!(name("a//./b"), "local/docs/a/%2E/b/v1");
+        // Past S3's 1024 bytes the key is left out.
+        assert_eq!(name(&"ü".repeat(600)), "local/docs/v1");
     }
 }
