@@ -4,7 +4,12 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
+use bytes::Bytes;
+
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::auth::SimpleAuth;
@@ -32,7 +37,26 @@ pub fn serve(
     let fs = s3s_fs::FileSystem::new(root).expect("s3s-fs");
     let mut builder = S3ServiceBuilder::new(fs);
     builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
-    let service = builder.build();
+    let s3 = builder.build();
+    // s3s 0.14.1 fails a POST Object with "failed to read file stream" when a body chunk ends
+    // inside the multipart boundary pattern and the next chunk is over 64 KiB (its
+    // MAX_BOUNDARY_BUFFER_SIZE), which random bytes hit often; real S3 has no such limit.
+    // POST bodies are therefore handed to it in pieces of 16 KiB.
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let s3 = s3.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let mut body = s3s::Body::from(body);
+            if parts.method == hyper::Method::POST {
+                let whole = body
+                    .store_all_limited(usize::MAX)
+                    .await
+                    .map_err(s3s::HttpError::new)?;
+                body = s3s::Body::from(Box::pin(Pieces::new(whole)) as s3s::stream::DynByteStream);
+            }
+            s3.call(hyper::Request::from_parts(parts, body)).await
+        }
+    });
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     std_listener.set_nonblocking(true).expect("nonblocking");
     let endpoint = format!("http://{}", std_listener.local_addr().expect("addr"));
@@ -64,6 +88,39 @@ pub fn serve(
         });
     });
     (endpoint, stop_tx)
+}
+
+/// A request body as a stream of pieces of at most 16 KiB (see `serve`).
+struct Pieces {
+    left: std::collections::VecDeque<Bytes>,
+    len: usize,
+}
+
+impl Pieces {
+    fn new(mut whole: Bytes) -> Pieces {
+        let len = whole.len();
+        let mut left = std::collections::VecDeque::new();
+        while !whole.is_empty() {
+            left.push_back(whole.split_to(whole.len().min(16 * 1024)));
+        }
+        Pieces { left, len }
+    }
+}
+
+impl futures::Stream for Pieces {
+    type Item = Result<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let piece = self.left.pop_front();
+        self.len -= piece.as_ref().map_or(0, Bytes::len);
+        Poll::Ready(piece.map(Ok))
+    }
+}
+
+impl s3s::stream::ByteStream for Pieces {
+    fn remaining_length(&self) -> s3s::stream::RemainingLength {
+        s3s::stream::RemainingLength::new_exact(self.len)
+    }
 }
 
 impl S3Server {
