@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Coffer's whole test suite: unit tests, the black-box HTTP suite on SQLite and on
-# PostgreSQL, and the JavaScript SDK suite. Starts what the tests need when it is missing.
+# PostgreSQL, and the JavaScript SDK suite (on local disk and S3). Starts what the tests need
+# when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,7 @@ else
 fi
 
 if [ -f tests/sdk/package.json ]; then
-    cargo build --bin coffer
+    # The SDK suite runs on local disk and on S3 (the dev-only test S3 server example).
+    cargo build --bin coffer --example s3_test_server
     (cd tests/sdk && npm ci --no-audit --no-fund && npm test)
 fi
