@@ -50,6 +50,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         "coffer listening on http://{} (public base URL {base})",
         config.listen
     );
+    let _lock = app.lock;
     coffer::serve(listener, app.router).await?;
     Ok(())
 }

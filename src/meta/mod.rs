@@ -3,9 +3,11 @@
 //! Two implementations with the same behaviour: [`SqliteMeta`] (the embedded default, one file)
 //! and [`PgMeta`] (production). Both are pinned by the contract suite in `tests/`.
 
+mod cache;
 mod postgres;
 mod sqlite;
 
+pub use cache::CachedMeta;
 pub use postgres::PgMeta;
 pub use sqlite::SqliteMeta;
 
