@@ -3,10 +3,15 @@
 //! so before anything is committed) to refuse a second file part or an oversized field.
 
 use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::HeaderMap;
-use futures::StreamExt;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
 use multer::{Field, Multipart};
 
 use crate::blob::ByteStream;
@@ -26,14 +31,56 @@ fn malformed(e: multer::Error) -> Error {
     Error::Invalid(format!("Malformed multipart body: {e}"))
 }
 
+/// Most of a refused upload's remaining body read (and discarded) so the client, still
+/// sending, gets to read the JSON error instead of a connection reset.
+const DRAIN_LIMIT: u64 = 256 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(60);
+
+type DataStream = axum::body::BodyDataStream;
+
+/// The request body, shared between the multipart parser and a later drain.
+#[derive(Clone)]
+pub struct SharedBody(Arc<Mutex<DataStream>>);
+
+impl SharedBody {
+    pub fn new(body: Body) -> Self {
+        SharedBody(Arc::new(Mutex::new(body.into_data_stream())))
+    }
+
+    /// Reads and discards what is left of the body in the background, within limits.
+    pub fn drain(self) {
+        tokio::spawn(async move {
+            let mut body = self;
+            let mut seen = 0u64;
+            let reading = async {
+                while let Some(Ok(chunk)) = body.next().await {
+                    seen += chunk.len() as u64;
+                    if seen > DRAIN_LIMIT {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_TIME, reading).await;
+        });
+    }
+}
+
+impl Stream for SharedBody {
+    type Item = Result<Bytes, axum::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.lock().expect("body lock").poll_next_unpin(cx)
+    }
+}
+
 /// Reads the body up to the start of its `file` part.
-pub async fn file_part(headers: &HeaderMap, body: Body) -> Result<FileUpload, Error> {
+pub async fn file_part(headers: &HeaderMap, body: SharedBody) -> Result<FileUpload, Error> {
     let boundary = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|ct| multer::parse_boundary(ct).ok())
         .ok_or(Error::FileRequired)?;
-    let mut multipart = Multipart::new(body.into_data_stream(), boundary);
+    let mut multipart = Multipart::new(body, boundary);
     let mut other = 0usize;
     loop {
         let Some(mut field) = multipart.next_field().await.map_err(malformed)? else {

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::extract::{BucketPath, CallerExt, JsonBody, Params, decode_component, raw_tail};
-use super::multipart::file_part;
+use super::multipart::{SharedBody, file_part};
 use super::range::{Wanted, not_modified, parse_range, range_applies};
 use super::{AppState, iso};
 use crate::meta::Object;
@@ -135,17 +135,27 @@ async fn upload_to(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Object, ApiError> {
-    early_auth(caller)?;
-    if let Some(key) = &key {
-        ObjectKey::parse(key)?;
+    let body = SharedBody::new(body);
+    let outcome = async {
+        early_auth(caller)?;
+        if let Some(key) = &key {
+            ObjectKey::parse(key)?;
+        }
+        let upload = file_part(headers, body.clone()).await?;
+        let key = key.unwrap_or_else(|| crate::service::auto_key(upload.filename.as_deref()));
+        let file = FilePart {
+            stream: upload.stream,
+            content_type: upload.content_type,
+        };
+        Ok(st.storage.put_object(caller, bucket, &key, file).await?)
     }
-    let upload = file_part(headers, body).await?;
-    let key = key.unwrap_or_else(|| crate::service::auto_key(upload.filename.as_deref()));
-    let file = FilePart {
-        stream: upload.stream,
-        content_type: upload.content_type,
-    };
-    Ok(st.storage.put_object(caller, bucket, &key, file).await?)
+    .await;
+    if outcome.is_err() {
+        // Refused before the body was read to its end: let the client finish sending so it
+        // reads our JSON error rather than a reset connection.
+        body.drain();
+    }
+    outcome
 }
 
 async fn upload_auto(

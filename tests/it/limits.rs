@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::both_stores;
-use crate::common::{API_KEY, Store, TestServer, assert_error, bucket_name};
+use crate::common::{ANON_KEY, API_KEY, Store, TestServer, assert_error, bucket_name};
 
 const MIB: usize = 1024 * 1024;
 
@@ -103,7 +103,31 @@ async fn max_file_size_env(store: Store) {
     assert_clean(&s, &b, 0, 0).await;
 }
 
-both_stores!(size_limit, max_file_size_env);
+/// Refusals that come before the body is read to its end still reach the client as JSON:
+/// the server drains what the client is still sending instead of resetting the connection.
+async fn early_refusals_reach_the_client(store: Store) {
+    let s = TestServer::start(store).await;
+    let b = bucket_name("early");
+    s.create_bucket(&b, false).await;
+    set_limit(&s, 1).await;
+    for _ in 0..3 {
+        let r = s.put(&b, "big.bin", vec![1; 24 * MIB], Some(API_KEY)).await;
+        assert_error(r, 413, "STORAGE_INVALID_PARAMETER").await;
+        let r = s
+            .put(&b, "anon.bin", vec![1; 24 * MIB], Some(ANON_KEY))
+            .await;
+        assert_error(r, 403, "STORAGE_PERMISSION_DENIED").await;
+        let r = s.put(&b, "nobody.bin", vec![1; 24 * MIB], None).await;
+        assert_error(r, 401, "AUTH_INVALID_CREDENTIALS").await;
+    }
+    assert_clean(&s, &b, 0, 0).await;
+}
+
+both_stores!(
+    size_limit,
+    max_file_size_env,
+    early_refusals_reach_the_client
+);
 
 /// Deterministic pseudo-random bytes, one 1 MiB chunk at a time (xorshift64).
 fn chunks(total: usize) -> impl Iterator<Item = Vec<u8>> {
