@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{RequestBuilder, Response};
 use serde_json::Value;
 
-use crate::both_stores;
+use crate::all_backends;
 use crate::common::{ANON_KEY, API_KEY, JWT_SECRET, Store, TestServer, assert_error, bucket_name};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -350,4 +350,4 @@ async fn admin_routes(store: Store) {
     }
 }
 
-both_stores!(matrix, admin_routes);
+all_backends!(matrix, admin_routes);

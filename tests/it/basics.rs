@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::both_stores;
+use crate::all_backends;
 use crate::common::{API_KEY, Store, TestServer, assert_error, bucket_name};
 
 async fn round_trip(store: Store) {
@@ -64,4 +64,4 @@ async fn restart_keeps_objects(store: Store) {
     assert_eq!(page["pagination"]["total"], 5);
 }
 
-both_stores!(round_trip, restart_keeps_objects);
+all_backends!(round_trip, restart_keeps_objects);

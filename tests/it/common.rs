@@ -22,6 +22,20 @@ pub const ANON_KEY: &str = "anon_test0123456789abcdef0123456789abcdef0123456789a
 pub enum Store {
     Sqlite,
     Postgres,
+    /// SQLite metadata, bytes in a test S3 server (proxy mode: bytes through Coffer).
+    SqliteS3,
+    /// PostgreSQL metadata, bytes in a test S3 server (proxy mode).
+    PostgresS3,
+}
+
+impl Store {
+    pub fn is_postgres(self) -> bool {
+        matches!(self, Store::Postgres | Store::PostgresS3)
+    }
+
+    pub fn is_s3(self) -> bool {
+        matches!(self, Store::SqliteS3 | Store::PostgresS3)
+    }
 }
 
 /// A database created for one test server, dropped when the server goes.
@@ -109,9 +123,28 @@ impl TestServer {
     }
 
     pub async fn start_with(store: Store, env: &[(&str, &str)]) -> TestServer {
+        let s3 = store.is_s3().then(crate::s3_server::S3Server::start);
+        TestServer::start_inner(store, env, s3, false)
+    }
+
+    /// A server whose bytes live in a fresh S3 endpoint (presigned or proxy mode).
+    pub async fn start_s3(store: Store, presigned: bool, env: &[(&str, &str)]) -> TestServer {
+        let s3 = crate::s3_server::S3Server::start();
+        TestServer::start_inner(store, env, Some(s3), presigned)
+    }
+
+    fn start_inner(
+        store: Store,
+        env: &[(&str, &str)],
+        s3: Option<crate::s3_server::S3Server>,
+        presigned: bool,
+    ) -> TestServer {
         let tmp = tempfile::tempdir().expect("temp dir");
         let data_dir = tmp.path().join("data");
-        let db = (store == Store::Postgres).then(PgDb::create);
+        let db = store.is_postgres().then(PgDb::create);
+        let mut extra_env: Vec<(String, String)> =
+            s3.as_ref().map(|s| s.env(presigned)).unwrap_or_default();
+        extra_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut server = TestServer {
             base: String::new(),
             store,
@@ -121,10 +154,7 @@ impl TestServer {
                 .expect("client"),
             data_dir,
             child: None,
-            extra_env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            extra_env,
             keys: Keys::new(&Secrets {
                 jwt_secret: JWT_SECRET.into(),
                 api_key: API_KEY.into(),
@@ -132,21 +162,9 @@ impl TestServer {
             }),
             _tmp: tmp,
             db,
-            s3: None,
+            s3,
         };
         server.launch();
-        server
-    }
-
-    /// A server whose bytes live in a fresh S3 endpoint (presigned or proxy mode).
-    pub async fn start_s3(store: Store, presigned: bool, env: &[(&str, &str)]) -> TestServer {
-        let s3 = crate::s3_server::S3Server::start();
-        let mut all = s3.env(presigned);
-        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let borrowed: Vec<(&str, &str)> =
-            all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let mut server = TestServer::start_with(store, &borrowed).await;
-        server.s3 = Some(s3);
         server
     }
 
@@ -289,9 +307,16 @@ impl TestServer {
     }
 
     /// Regular files under `<data_dir>/objects/<sub>` (recursively; none if it is missing).
+    /// On S3 the same question is asked of the bucket's prefix in the S3 server (which has
+    /// no temp files: `.tmp` is always empty there).
     pub fn object_files(&self, sub: &str) -> Vec<PathBuf> {
+        let root = match &self.s3 {
+            Some(_) if sub == ".tmp" => return Vec::new(),
+            Some(s3) => s3.bucket_dir().join("local").join(sub),
+            None => self.data_dir.join("objects").join(sub),
+        };
         let mut found = Vec::new();
-        let mut dirs = vec![self.data_dir.join("objects").join(sub)];
+        let mut dirs = vec![root];
         while let Some(dir) = dirs.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
@@ -456,6 +481,31 @@ macro_rules! both_stores {
                 #[tokio::test]
                 async fn $case() {
                     super::$case($crate::common::Store::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// Declares one test per backend — {local disk, S3} × {SQLite, PostgreSQL} — for an
+/// `async fn(Store)` case: the end-to-end suite runs on all four.
+#[macro_export]
+macro_rules! all_backends {
+    ($($case:ident),* $(,)?) => {
+        $crate::both_stores!($($case),*);
+        mod sqlite_s3 {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case($crate::common::Store::SqliteS3).await
+                }
+            )*
+        }
+        mod postgres_s3 {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case($crate::common::Store::PostgresS3).await
                 }
             )*
         }

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::both_stores;
+use crate::all_backends;
 use crate::common::{ANON_KEY, API_KEY, Store, TestServer, assert_error, bucket_name};
 
 async fn put_config(s: &TestServer, body: Value, bearer: Option<&str>) -> reqwest::Response {
@@ -336,4 +336,4 @@ async fn delete_bucket(store: Store) {
     );
 }
 
-both_stores!(config, buckets, visibility, delete_bucket);
+all_backends!(config, buckets, visibility, delete_bucket);

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
-use crate::both_stores;
+use crate::all_backends;
 use crate::common::{API_KEY, Store, TestServer, assert_error, bucket_name, encode};
 
 fn pattern(n: usize) -> Vec<u8> {
@@ -322,4 +322,4 @@ async fn content_types(store: Store) {
     assert_eq!(page["pagination"]["total"], 8);
 }
 
-both_stores!(validators_and_ranges, content_types);
+all_backends!(validators_and_ranges, content_types);

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::both_stores;
+use crate::all_backends;
 use crate::common::{
     API_KEY, BOUNDARY, Store, TestServer, assert_error, bucket_name, multipart_body, multipart_type,
 };
@@ -270,4 +270,4 @@ async fn paths_and_methods(store: Store) {
     assert_eq!(page["pagination"]["limit"], 100);
 }
 
-both_stores!(json_bodies, multipart_bodies, paths_and_methods);
+all_backends!(json_bodies, multipart_bodies, paths_and_methods);

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::both_stores;
+use crate::all_backends;
 use crate::common::{
     API_KEY, Store, TestServer, assert_error, bucket_name, encode, multipart_body, multipart_type,
 };
@@ -267,4 +267,4 @@ async fn invalid_keys(store: Store) {
     }
 }
 
-both_stores!(round_trips, coexisting_keys, invalid_keys);
+all_backends!(round_trips, coexisting_keys, invalid_keys);

@@ -7,7 +7,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::both_stores;
+use crate::all_backends;
 use crate::common::{ANON_KEY, API_KEY, Store, TestServer, assert_error, bucket_name};
 
 const MIB: usize = 1024 * 1024;
@@ -123,7 +123,7 @@ async fn early_refusals_reach_the_client(store: Store) {
     assert_clean(&s, &b, 0, 0).await;
 }
 
-both_stores!(
+all_backends!(
     size_limit,
     max_file_size_env,
     early_refusals_reach_the_client

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::both_stores;
+use crate::all_backends;
 use crate::common::{ANON_KEY, API_KEY, Store, TestServer, assert_error, bucket_name, encode};
 
 const KEYS: &[&str] = &[
@@ -205,4 +205,4 @@ async fn owner_scoped_totals(store: Store) {
     assert_eq!(got, ["a/1", "a/2", "a/3", "a/5"]);
 }
 
-both_stores!(literal_filters, limits_and_totals, owner_scoped_totals);
+all_backends!(literal_filters, limits_and_totals, owner_scoped_totals);

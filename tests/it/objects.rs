@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
-use crate::both_stores;
+use crate::all_backends;
 use crate::common::{ANON_KEY, API_KEY, Store, TestServer, assert_error, bucket_name};
 
 async fn post_auto(s: &TestServer, b: &str, part: Part, bearer: Option<&str>) -> reqwest::Response {
@@ -318,4 +318,4 @@ async fn single_delete(store: Store) {
     assert_eq!(s.get(&b, "keep", None).await.status(), 200);
 }
 
-both_stores!(auto_key_upload, batch_delete, single_delete);
+all_backends!(auto_key_upload, batch_delete, single_delete);

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::both_stores;
+use crate::all_backends;
 use crate::common::{ANON_KEY, API_KEY, Store, TestServer, assert_error, bucket_name, encode};
 
 async fn strategy(s: &TestServer, b: &str, body: Value, bearer: Option<&str>) -> reqwest::Response {
@@ -423,7 +423,7 @@ async fn legacy_download_strategy(store: Store) {
     assert_eq!(e["message"], "File is required");
 }
 
-both_stores!(
+all_backends!(
     upload_strategy,
     confirm_upload,
     download_strategy,
