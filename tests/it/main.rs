@@ -17,3 +17,4 @@ mod objects;
 mod s3;
 mod startup;
 mod strategies;
+mod sdk_requests;
