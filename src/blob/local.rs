@@ -20,6 +20,10 @@ use super::{BlobRef, BlobStore, ByteStream, Error, Head, Result, Written};
 
 /// Unlinks run this many at a time in [`BlobStore::delete_many`].
 const DELETE_CONCURRENCY: usize = 32;
+/// Uploads reach the disk (and the hasher) in blocks of this size.
+const WRITE_BLOCK: usize = 1024 * 1024;
+/// Blocks queued per upload for the writer and the hasher.
+const IN_FLIGHT: usize = 4;
 /// Reads at most this much per chunk when streaming a download.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -69,33 +73,68 @@ impl BlobStore for LocalBlobs {
             .root
             .join(".tmp")
             .join(uuid::Uuid::new_v4().simple().to_string());
-        // Disk writes and hashing run on one blocking thread; this task only moves chunks.
-        // If this future is dropped (the client hung up), the channel closes and the writer
-        // removes its temp file.
-        let (tx, rx) = mpsc::channel::<Chunk>(16);
+        // Writing and hashing each get a blocking thread and run side by side; this task only
+        // gathers the body into 1 MiB blocks. If this future is dropped (the client hung up),
+        // the channel closes and the writer removes its temp file.
+        let (tx, rx) = mpsc::channel::<Chunk>(IN_FLIGHT);
         let writer = tokio::task::spawn_blocking(move || write_blob(&temp, &target, rx));
+        // Small bodies are hashed right here; the hashing thread starts with the first full
+        // block, so a 4 KiB upload costs one thread hand-off, not two.
+        let mut hasher: Option<(mpsc::Sender<Bytes>, tokio::task::JoinHandle<String>)> = None;
+        let mut inline = Md5::new();
+        let mut block = BytesMut::with_capacity(WRITE_BLOCK);
         let mut failure = None;
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(bytes) => {
-                    if tx.send(Chunk::Data(bytes)).await.is_err() {
-                        break;
-                    }
+        let mut open = true;
+        loop {
+            let next = body.next().await;
+            if let Some(Ok(bytes)) = &next {
+                block.extend_from_slice(bytes);
+                if block.len() < WRITE_BLOCK {
+                    continue;
                 }
-                Err(e) => {
+            }
+            if !block.is_empty() {
+                let full = block.split().freeze();
+                block.reserve(WRITE_BLOCK);
+                open = tx.send(Chunk::Data(full.clone())).await.is_ok();
+                match (&hasher, &next) {
+                    (None, None) => inline.update(&full),
+                    (None, _) => {
+                        let (hash_tx, hash_rx) = mpsc::channel::<Bytes>(IN_FLIGHT);
+                        let task = tokio::task::spawn_blocking(move || md5_of(hash_rx));
+                        open &= hash_tx.send(full).await.is_ok();
+                        hasher = Some((hash_tx, task));
+                    }
+                    (Some((hash_tx, _)), _) => open &= hash_tx.send(full).await.is_ok(),
+                }
+            }
+            match next {
+                Some(Ok(_)) if open => {}
+                Some(Err(e)) => {
                     failure = Some(e);
                     break;
                 }
+                _ => break,
             }
         }
-        if failure.is_none() {
+        if failure.is_none() && open {
             let _ = tx.send(Chunk::Done).await;
         }
         drop(tx);
-        let written = writer.await.map_err(io::Error::other)?;
+        let size = writer.await.map_err(io::Error::other)?;
+        let md5_hex = match hasher {
+            Some((hash_tx, task)) => {
+                drop(hash_tx);
+                task.await.map_err(io::Error::other)?
+            }
+            None => hex::encode(inline.finalize()),
+        };
         match failure {
             Some(e) => Err(Error::Body(e)),
-            None => Ok(written?),
+            None => Ok(Written {
+                size: size?,
+                md5_hex,
+            }),
         }
     }
 
@@ -103,10 +142,16 @@ impl BlobStore for LocalBlobs {
         let path = self.path(at)?;
         let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
         let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
-        // One blocking thread opens the file, reports whether that worked, then streams it.
+        // One blocking thread opens the file and reports back: with the whole content when it
+        // is small (one hand-off per request), or to say it will stream the rest.
         tokio::task::spawn_blocking(move || match open_range(&path, range) {
+            Ok((mut file, len)) if len <= READ_CHUNK as u64 => {
+                let mut buf = BytesMut::zeroed(len as usize);
+                let read = file.read_exact(&mut buf).map(|()| Some(buf.freeze()));
+                let _ = opened_tx.send(read);
+            }
             Ok((file, len)) => {
-                let _ = opened_tx.send(Ok(()));
+                let _ = opened_tx.send(Ok(None));
                 stream_file(file, len, tx);
             }
             Err(e) => {
@@ -114,7 +159,8 @@ impl BlobStore for LocalBlobs {
             }
         });
         match opened_rx.await.map_err(io::Error::other)? {
-            Ok(()) => Ok(receiver_stream(rx)),
+            Ok(Some(whole)) => Ok(futures::stream::once(async move { Ok(whole) }).boxed()),
+            Ok(None) => Ok(receiver_stream(rx)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound),
             Err(e) => Err(e.into()),
         }
@@ -199,17 +245,15 @@ fn stream_file(mut file: std::fs::File, mut remaining: u64, tx: mpsc::Sender<io:
 }
 
 /// The write protocol's disk half: temp file, fsync, rename, fsync the directory.
-fn write_blob(temp: &Path, target: &Path, mut rx: mpsc::Receiver<Chunk>) -> io::Result<Written> {
+fn write_blob(temp: &Path, target: &Path, mut rx: mpsc::Receiver<Chunk>) -> io::Result<u64> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(temp)?;
-    let mut md5 = Md5::new();
     let mut size = 0u64;
     let outcome = loop {
         match rx.blocking_recv() {
             Some(Chunk::Data(bytes)) => {
-                md5.update(&bytes);
                 size += bytes.len() as u64;
                 if let Err(e) = file.write_all(&bytes) {
                     break Err(e);
@@ -222,11 +266,16 @@ fn write_blob(temp: &Path, target: &Path, mut rx: mpsc::Receiver<Chunk>) -> io::
     if outcome.is_err() {
         let _ = std::fs::remove_file(temp);
     }
-    outcome?;
-    Ok(Written {
-        size,
-        md5_hex: hex::encode(md5.finalize()),
-    })
+    outcome.map(|()| size)
+}
+
+/// Hex MD5 (the ETag) of everything sent, computed beside the writer.
+fn md5_of(mut rx: mpsc::Receiver<Bytes>) -> String {
+    let mut md5 = Md5::new();
+    while let Some(bytes) = rx.blocking_recv() {
+        md5.update(&bytes);
+    }
+    hex::encode(md5.finalize())
 }
 
 fn finish(file: &std::fs::File, temp: &Path, target: &Path) -> io::Result<()> {

@@ -40,8 +40,11 @@ impl PgMeta {
                 return Err(sqlx::Error::Io(e).into());
             }
         }
+        // No ping on acquire: it doubled every query's round trips; a dead connection
+        // surfaces as an error on use and is replaced.
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
+            .test_before_acquire(false)
             .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await?;

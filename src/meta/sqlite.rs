@@ -21,7 +21,11 @@ use super::{
 };
 
 pub struct SqliteMeta {
+    /// Readers: WAL lets them run beside the writer.
     pool: SqlitePool,
+    /// The one writer connection. SQLite admits one writer at a time anyway; queueing in the
+    /// pool is fair and immediate, where contending on the file lock sleeps in growing steps.
+    writer: SqlitePool,
 }
 
 impl SqliteMeta {
@@ -35,12 +39,18 @@ impl SqliteMeta {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(2))
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        let meta = SqliteMeta { pool };
+        let meta = SqliteMeta { pool, writer };
         meta.ensure_config().await?;
         Ok(meta)
     }
@@ -53,13 +63,13 @@ impl SqliteMeta {
         )
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
 
     async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 }
 
@@ -142,7 +152,7 @@ impl MetaStore for SqliteMeta {
         .bind(name)
         .bind(public as i64)
         .bind(now.timestamp_millis())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         match result {
             Ok(_) => Ok(Bucket {
@@ -160,7 +170,7 @@ impl MetaStore for SqliteMeta {
             .bind(name)
             .bind(public as i64)
             .bind(now_ms().timestamp_millis())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -378,7 +388,7 @@ impl MetaStore for SqliteMeta {
         )
         .bind(mb)
         .bind(now_ms().timestamp_millis())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         Ok(config_row(&row))
     }
@@ -397,7 +407,7 @@ impl MetaStore for SqliteMeta {
         .bind(p.max_bytes)
         .bind(now_ms().timestamp_millis())
         .bind(p.expires_at.timestamp_millis())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -421,7 +431,7 @@ impl MetaStore for SqliteMeta {
         )
         .bind(version)
         .bind(now_ms().timestamp_millis())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         Ok(row.as_ref().map(pending_row))
     }
@@ -434,7 +444,7 @@ impl MetaStore for SqliteMeta {
         )
         .bind(now_ms().timestamp_millis())
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await?;
         Ok(rows.iter().map(pending_row).collect())
     }
