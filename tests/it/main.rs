@@ -1,6 +1,7 @@
 //! Black-box tests: the real `coffer` binary over real sockets, on SQLite and PostgreSQL.
 
 mod common;
+mod s3;
 mod s3_server;
 
 mod auth_matrix;
@@ -14,7 +15,6 @@ mod limits;
 mod listing;
 mod meta_contract;
 mod objects;
-mod s3;
+mod sdk_requests;
 mod startup;
 mod strategies;
-mod sdk_requests;
