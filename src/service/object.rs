@@ -242,9 +242,6 @@ impl Storage {
         let principal = require(caller)?;
         let bucket = BucketName::parse(bucket)?;
         let owner = access::list_scope(principal).map_err(|_| Error::Forbidden)?;
-        if self.meta.get_bucket(bucket.as_str()).await?.is_none() {
-            return Err(Error::BucketNotFound(bucket.to_string()));
-        }
         let limit = match params.limit {
             None | Some(0) => 100,
             Some(n) => n.clamp(1, 1000),
@@ -262,7 +259,12 @@ impl Storage {
             limit,
             offset,
         };
-        Ok((self.meta.list_objects(&query).await?, limit, offset))
+        let page = self.meta.list_objects(&query).await?;
+        // Rows prove the bucket exists; only an empty page needs the extra check.
+        if page.objects.is_empty() && self.meta.get_bucket(bucket.as_str()).await?.is_none() {
+            return Err(Error::BucketNotFound(bucket.to_string()));
+        }
+        Ok((page, limit, offset))
     }
 
     /// Deletes up to 1000 keys; each is reported deleted or not found (missing or invisible).
