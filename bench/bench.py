@@ -2,7 +2,7 @@
 """Coffer benchmark harness (issue 4): one command, one table, ratios against a reference
 measured in the same run.
 
-    python3 bench/bench.py            # full run (~10 min on a 2-core machine)
+    python3 bench/bench.py            # full run (7-10 min on a 2-core machine)
     python3 bench/bench.py --quick    # smoke test of the harness itself (~4 min, small sizes)
 
 What it does, in order:
