@@ -72,6 +72,10 @@ pub struct Config {
     #[arg(long, env = "APP_KEY", default_value = "local")]
     pub app_key: String,
 
+    /// Uploads streamed at the same time; more get 429 with `Retry-After`.
+    #[arg(long, env = "COFFER_MAX_CONCURRENT_UPLOADS", default_value_t = 128)]
+    pub max_concurrent_uploads: usize,
+
     #[command(flatten)]
     pub s3: S3Config,
 }
@@ -204,6 +208,7 @@ impl Config {
             api_base_url: None,
             max_file_size: None,
             app_key: "local".into(),
+            max_concurrent_uploads: 128,
             s3: S3Config {
                 force_path_style: "true".into(),
                 use_presigned_urls: "true".into(),

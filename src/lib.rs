@@ -21,7 +21,7 @@ use crate::auth::{Keys, Secrets};
 use crate::blob::{BlobStore, LocalBlobs, S3Blobs};
 use crate::config::Config;
 use crate::meta::{CachedMeta, MetaStore, PgMeta, SqliteMeta};
-use crate::service::{Signer, Storage, spawn_sweeper};
+use crate::service::{Settings, Signer, Storage, spawn_sweeper};
 
 /// A built application: the router and what start-up learned.
 pub struct App {
@@ -64,9 +64,12 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let storage = Arc::new(Storage::new(
         meta,
         blobs,
-        config.base_url(),
-        Signer::new(keys.secret()),
-        Duration::from_secs(config.s3.pending_ttl_secs),
+        Settings {
+            base_url: config.base_url(),
+            signer: Signer::new(keys.secret()),
+            pending_ttl: Duration::from_secs(config.s3.pending_ttl_secs),
+            max_uploads: config.max_concurrent_uploads,
+        },
     ));
     spawn_sweeper(
         storage.clone(),

@@ -100,6 +100,11 @@ impl From<Error> for ApiError {
                 "STORAGE_INVALID_PARAMETER",
                 Some("Upload a smaller file, or raise maxFileSizeMb with PUT /api/storage/config."),
             ),
+            Error::Busy => (
+                S::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS",
+                Some("Retry after the number of seconds in the Retry-After header."),
+            ),
             Error::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 return ApiError::new(
@@ -239,6 +244,7 @@ mod tests {
                 "STORAGE_INVALID_PARAMETER",
             ),
             (Error::BadSignature, 403, "STORAGE_PERMISSION_DENIED"),
+            (Error::Busy, 429, "TOO_MANY_REQUESTS"),
             (Error::Internal("db down".into()), 500, "INTERNAL_ERROR"),
         ];
         for (error, status, code) in errors {

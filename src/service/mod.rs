@@ -37,22 +37,30 @@ pub struct Storage {
     base_url: String,
     signer: Signer,
     pending_ttl: std::time::Duration,
+    /// Admission for uploads: beyond this many at once, callers get 429 and retry.
+    uploads: tokio::sync::Semaphore,
+}
+
+/// The service's tunables, from the configuration.
+pub struct Settings {
+    /// Public base of absolute URLs, without a trailing slash.
+    pub base_url: String,
+    pub signer: Signer,
+    /// How long a presigned upload may wait for its confirm.
+    pub pending_ttl: std::time::Duration,
+    /// Uploads streamed at the same time.
+    pub max_uploads: usize,
 }
 
 impl Storage {
-    pub fn new(
-        meta: Arc<dyn MetaStore>,
-        blobs: Arc<dyn BlobStore>,
-        base_url: String,
-        signer: Signer,
-        pending_ttl: std::time::Duration,
-    ) -> Storage {
+    pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, settings: Settings) -> Storage {
         Storage {
             meta,
             blobs,
-            base_url,
-            signer,
-            pending_ttl,
+            base_url: settings.base_url,
+            signer: settings.signer,
+            pending_ttl: settings.pending_ttl,
+            uploads: tokio::sync::Semaphore::new(settings.max_uploads.max(1)),
         }
     }
 
@@ -93,6 +101,8 @@ pub enum Error {
     TooLarge { limit_mb: i64 },
     #[error("Invalid or expired signed URL")]
     BadSignature,
+    #[error("Too many uploads in progress; retry shortly")]
+    Busy,
     #[error("{0}")]
     Internal(String),
 }

@@ -62,6 +62,7 @@ impl Storage {
         let principal = require(caller)?;
         let bucket = BucketName::parse(bucket)?;
         let key = ObjectKey::parse(key)?;
+        let _slot = self.uploads.try_acquire().map_err(|_| Error::Busy)?;
         self.check_write(principal, &bucket, &key).await?;
 
         let (limit, limit_mb) = self.upload_limit().await?;

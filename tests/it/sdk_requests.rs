@@ -1725,10 +1725,63 @@ async fn req21_tolerates_x_upsert_and_x_metadata() {
     assert_eq!(page["pagination"]["total"], 2);
 }
 
-// Requirement 22 (`Retry-After` with 429): Coffer has no route that answers 429 (no rate
-// limiter; the S3 access-key routes that InsForge rate-limits do not exist here), so there is
-// no end-to-end request that could exercise it. The envelope adds `Retry-After` to any 429
-// (src/http/error.rs), but no request can reach that path today.
+/// Swift waits for `Retry-After` before retrying on 429. Coffer answers 429 when more uploads
+/// than `COFFER_MAX_CONCURRENT_UPLOADS` stream at once.
+#[tokio::test]
+async fn req22_retry_after_on_429() {
+    let s = TestServer::start_with(Store::Sqlite, &[("COFFER_MAX_CONCURRENT_UPLOADS", "1")]).await;
+    let b = bucket_name("req22");
+    s.create_bucket(&b, true).await;
+
+    // A slow upload holds the one slot: its body arrives in two halves, 1.5 s apart.
+    let body = crate::common::multipart_body(&[("file", Some("slow.bin"), &[7u8; 64 * 1024])]);
+    let (first, second) = body.split_at(body.len() / 2);
+    let (first, second) = (first.to_vec(), second.to_vec());
+    let stream = futures::StreamExt::then(futures::stream::iter([0u8, 1]), move |i| {
+        let part = if i == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        async move {
+            if i == 1 {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+            }
+            Ok::<_, std::io::Error>(part)
+        }
+    });
+    let slow = s
+        .client
+        .put(s.storage(&format!("/buckets/{b}/objects/slow.bin")))
+        .bearer_auth(API_KEY)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={}", crate::common::BOUNDARY),
+        )
+        .body(reqwest::Body::wrap_stream(stream))
+        .send();
+    let slow = tokio::spawn(slow);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let r = s
+        .put(&b, "second.bin", b"second".to_vec(), Some(API_KEY))
+        .await;
+    assert_eq!(r.status().as_u16(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    assert_error(r, 429, "TOO_MANY_REQUESTS").await;
+
+    assert_eq!(slow.await.unwrap().unwrap().status(), StatusCode::OK);
+    // The slot is free again: the retry succeeds.
+    let r = s
+        .put(&b, "second.bin", b"second".to_vec(), Some(API_KEY))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
 
 both_stores!(
     req01_post_to_exact_key_uploads,
