@@ -14,6 +14,8 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use md5::{Digest, Md5};
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
 use tokio::sync::mpsc;
 
 use super::{BlobRef, BlobStore, ByteStream, Error, Head, Result, Written};
@@ -29,7 +31,25 @@ const READ_CHUNK: usize = 256 * 1024;
 
 pub struct LocalBlobs {
     root: PathBuf,
+    /// Contents of small blobs by version. A version's bytes never change once written, so
+    /// this needs no invalidation beyond freeing the memory when a version is deleted.
+    hot: Cache<String, Bytes, ByLength>,
 }
+
+/// Weighs cached blobs by their size.
+#[derive(Clone)]
+struct ByLength;
+
+impl Weighter<String, Bytes> for ByLength {
+    fn weight(&self, key: &String, value: &Bytes) -> u64 {
+        (key.len() + value.len()) as u64
+    }
+}
+
+/// Blobs up to this size are kept in memory after their first read.
+const HOT_MAX: u64 = 64 * 1024;
+/// Memory for kept blobs.
+const HOT_BUDGET: u64 = 64 * 1024 * 1024;
 
 impl LocalBlobs {
     /// Uses `root` for blobs, creating it and clearing temp files a crash may have left.
@@ -41,6 +61,7 @@ impl LocalBlobs {
         std::fs::create_dir_all(&tmp)?;
         Ok(LocalBlobs {
             root: root.to_path_buf(),
+            hot: Cache::with_weighter(4096, HOT_BUDGET, ByLength),
         })
     }
 
@@ -139,27 +160,45 @@ impl BlobStore for LocalBlobs {
     }
 
     async fn get(&self, at: BlobRef<'_>, range: Option<Range<u64>>) -> Result<ByteStream> {
+        if let Some(whole) = self.hot.get(at.version) {
+            return Ok(single(part_of(whole, range)));
+        }
         let path = self.path(at)?;
         let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
         let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
-        // One blocking thread opens the file and reports back: with the whole content when it
-        // is small (one hand-off per request), or to say it will stream the rest.
-        tokio::task::spawn_blocking(move || match open_range(&path, range) {
-            Ok((mut file, len)) if len <= READ_CHUNK as u64 => {
-                let mut buf = BytesMut::zeroed(len as usize);
-                let read = file.read_exact(&mut buf).map(|()| Some(buf.freeze()));
-                let _ = opened_tx.send(read);
-            }
-            Ok((file, len)) => {
-                let _ = opened_tx.send(Ok(None));
-                stream_file(file, len, tx);
-            }
-            Err(e) => {
-                let _ = opened_tx.send(Err(e));
+        let wanted = range.clone();
+        // One blocking thread opens the file and reports back: with the content when it is
+        // small (one hand-off per request), or to say it will stream the rest.
+        tokio::task::spawn_blocking(move || {
+            let opened = match open_small(&path) {
+                Ok(Some(whole)) => Ok(Opened::Whole(whole)),
+                Ok(None) => open_range(&path, wanted),
+                Err(e) => Err(e),
+            };
+            match opened {
+                Ok(Opened::Stream(file, len)) if len > READ_CHUNK as u64 => {
+                    let _ = opened_tx.send(Ok(None));
+                    stream_file(file, len, tx);
+                }
+                Ok(Opened::Stream(mut file, len)) => {
+                    let mut buf = BytesMut::zeroed(len as usize);
+                    let read = file.read_exact(&mut buf);
+                    let _ = opened_tx.send(read.map(|()| Some((buf.freeze(), false))));
+                }
+                Ok(Opened::Whole(whole)) => {
+                    let _ = opened_tx.send(Ok(Some((whole, true))));
+                }
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                }
             }
         });
         match opened_rx.await.map_err(io::Error::other)? {
-            Ok(Some(whole)) => Ok(futures::stream::once(async move { Ok(whole) }).boxed()),
+            Ok(Some((whole, true))) => {
+                self.hot.insert(at.version.to_string(), whole.clone());
+                Ok(single(part_of(whole, range)))
+            }
+            Ok(Some((part, false))) => Ok(single(part)),
             Ok(None) => Ok(receiver_stream(rx)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound),
             Err(e) => Err(e.into()),
@@ -168,6 +207,7 @@ impl BlobStore for LocalBlobs {
 
     async fn delete(&self, at: BlobRef<'_>) -> Result<()> {
         let path = self.path(at)?;
+        self.hot.remove(at.version);
         match tokio::fs::remove_file(&path).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -219,7 +259,27 @@ fn receiver_stream(mut rx: mpsc::Receiver<io::Result<Bytes>>) -> ByteStream {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
 }
 
-fn open_range(path: &Path, range: Option<Range<u64>>) -> io::Result<(std::fs::File, u64)> {
+/// What the reading thread found.
+enum Opened {
+    /// A small blob, read whole.
+    Whole(Bytes),
+    /// A file positioned at the start of the wanted range, and the range's length.
+    Stream(std::fs::File, u64),
+}
+
+/// Reads a blob whole when it is small enough to keep; `None` when it is larger.
+fn open_small(path: &Path) -> io::Result<Option<Bytes>> {
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if len > HOT_MAX {
+        return Ok(None);
+    }
+    let mut buf = BytesMut::zeroed(len as usize);
+    file.read_exact(&mut buf)?;
+    Ok(Some(buf.freeze()))
+}
+
+fn open_range(path: &Path, range: Option<Range<u64>>) -> io::Result<Opened> {
     let mut file = std::fs::File::open(path)?;
     let (start, end) = match range {
         Some(r) => (r.start, r.end),
@@ -228,7 +288,19 @@ fn open_range(path: &Path, range: Option<Range<u64>>) -> io::Result<(std::fs::Fi
     if start > 0 {
         file.seek(SeekFrom::Start(start))?;
     }
-    Ok((file, end.saturating_sub(start)))
+    Ok(Opened::Stream(file, end.saturating_sub(start)))
+}
+
+/// The requested part of a blob held whole (ranges were validated against its size).
+fn part_of(whole: Bytes, range: Option<Range<u64>>) -> Bytes {
+    match range {
+        Some(r) => whole.slice(r.start as usize..(r.end as usize).min(whole.len())),
+        None => whole,
+    }
+}
+
+fn single(bytes: Bytes) -> ByteStream {
+    futures::stream::once(async move { Ok(bytes) }).boxed()
 }
 
 fn stream_file(mut file: std::fs::File, mut remaining: u64, tx: mpsc::Sender<io::Result<Bytes>>) {
