@@ -20,7 +20,7 @@ use axum::serve::ListenerExt;
 use crate::auth::{Keys, Secrets};
 use crate::blob::{BlobStore, LocalBlobs, S3Blobs};
 use crate::config::Config;
-use crate::meta::{CachedMeta, MetaStore, PgMeta, SqliteMeta};
+use crate::meta::{CachedMeta, LookupCache, MetaStore, PgMeta, SqliteMeta};
 use crate::service::{Settings, Signer, Storage, spawn_sweeper};
 
 /// A built application: the router and what start-up learned.
@@ -96,7 +96,10 @@ async fn open_meta(config: &Config) -> anyhow::Result<(Arc<dyn MetaStore>, Optio
             let meta = PgMeta::connect(url, config.db_max_connections, config.db_acquire_timeout())
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot use the PostgreSQL database: {e}"))?;
-            Ok((Arc::new(meta), None))
+            // Other servers may write: the cache runs only while their changes reach us.
+            let cache = LookupCache::new(false);
+            meta.spawn_listener(cache.clone());
+            Ok((Arc::new(CachedMeta::new(meta, cache)), None))
         }
         Some(other) => anyhow::bail!(
             "DATABASE_URL must start with postgres:// or postgresql:// (got {:?})",
@@ -116,7 +119,10 @@ async fn open_meta(config: &Config) -> anyhow::Result<(Arc<dyn MetaStore>, Optio
             let meta = SqliteMeta::open(&path, config.db_max_connections)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
-            Ok((Arc::new(CachedMeta::new(meta)), Some(lock)))
+            Ok((
+                Arc::new(CachedMeta::new(meta, LookupCache::new(true))),
+                Some(lock),
+            ))
         }
     }
 }

@@ -361,7 +361,7 @@ async fn download(
 ) -> Result<Response, ApiError> {
     let (bucket, raw) = raw_tail(request.uri().path(), "objects")?;
     let key = decode_component(raw)?;
-    let mut retries = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
         let found = st
             .storage
@@ -370,8 +370,11 @@ async fn download(
         match serve(&st, found, method == Method::HEAD, &headers).await {
             // The version we looked up was replaced (and its bytes dropped) between the
             // lookup and the open: look up again and serve the new one. Under a burst of
-            // overwrites the next version can go the same way, so allow a few rounds.
-            Err(Error::ObjectNotFound) if retries < 8 => retries += 1,
+            // overwrites the next version can go the same way, so keep trying for a while,
+            // letting the writers move on between rounds.
+            Err(Error::ObjectNotFound) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
             other => return Ok(other?),
         }
     }

@@ -7,7 +7,7 @@ mod cache;
 mod postgres;
 mod sqlite;
 
-pub use cache::CachedMeta;
+pub use cache::{CachedMeta, Change, LookupCache};
 pub use postgres::PgMeta;
 pub use sqlite::SqliteMeta;
 

@@ -3,12 +3,14 @@
 //! Overwrites lock the object row (`SELECT … FOR UPDATE`) so the ownership check, the update
 //! and the superseded version all refer to the same committed row, even under concurrency.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, Postgres, Row, Transaction};
 
+use super::cache::{Change, LookupCache};
 use super::{
     Bucket, Error, ListQuery, Lookup, MetaStore, NewObject, Object, Page, Pending, Removed,
     ReplaceCheck, Result, StorageConfig, now_ms, prefix_range,
@@ -51,6 +53,29 @@ impl PgMeta {
         let meta = PgMeta { pool };
         meta.migrate().await?;
         Ok(meta)
+    }
+
+    /// Keeps `cache` coherent with writes made by other servers: applies every announced
+    /// change, and turns the cache off whenever the notification connection is down (changes
+    /// may have been missed), on again once it is listening.
+    pub fn spawn_listener(&self, cache: Arc<LookupCache>) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            loop {
+                cache.set_enabled(false);
+                if let Ok(mut listener) = PgListener::connect_with(&pool).await
+                    && listener.listen(CHANGES_CHANNEL).await.is_ok()
+                {
+                    cache.set_enabled(true);
+                    while let Ok(Some(note)) = listener.try_recv().await {
+                        cache.changed(&Change::decode(note.payload()));
+                    }
+                    cache.set_enabled(false);
+                    tracing::warn!("lookup cache off: the change notifications stopped");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -134,6 +159,23 @@ fn is_fk_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
 }
 
+/// The channel on which servers sharing a database announce metadata changes.
+pub const CHANGES_CHANNEL: &str = "coffer_meta";
+
+/// Announces a change to every server's lookup cache; delivered when the transaction (or,
+/// outside one, the statement) commits.
+async fn announce<'e, E>(executor: E, change: &Change) -> Result<()>
+where
+    E: sqlx::Executor<'e, Database = Postgres>,
+{
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANGES_CHANNEL)
+        .bind(change.encode())
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
 async fn locked_object(
     tx: &mut Transaction<'static, Postgres>,
     bucket: &str,
@@ -182,11 +224,14 @@ impl MetaStore for PgMeta {
         .execute(&self.pool)
         .await;
         match result {
-            Ok(_) => Ok(Bucket {
-                name: name.to_string(),
-                public,
-                created_at: now,
-            }),
+            Ok(_) => {
+                announce(&self.pool, &Change::All).await?;
+                Ok(Bucket {
+                    name: name.to_string(),
+                    public,
+                    created_at: now,
+                })
+            }
             Err(e) if is_unique_violation(&e) => Err(Error::BucketExists),
             Err(e) => Err(e.into()),
         }
@@ -200,6 +245,7 @@ impl MetaStore for PgMeta {
         .bind(public)
         .execute(&self.pool)
         .await?;
+        announce(&self.pool, &Change::All).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -243,6 +289,7 @@ impl MetaStore for PgMeta {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        announce(&mut *tx, &Change::All).await?;
         tx.commit().await?;
         Ok(Some(removed))
     }
@@ -302,6 +349,7 @@ impl MetaStore for PgMeta {
                 .bind(&o.version)
                 .execute(&mut *tx)
                 .await?;
+                announce(&mut *tx, &Change::Key(o.bucket.clone(), o.key.clone())).await?;
                 tx.commit().await?;
                 return Ok(Some(old.version));
             }
@@ -324,6 +372,7 @@ impl MetaStore for PgMeta {
             .await;
             match inserted {
                 Ok(done) if done.rows_affected() == 1 => {
+                    announce(&mut *tx, &Change::Key(o.bucket.clone(), o.key.clone())).await?;
                     tx.commit().await?;
                     return Ok(None);
                 }
@@ -351,6 +400,10 @@ impl MetaStore for PgMeta {
         .bind(owner)
         .fetch_all(&self.pool)
         .await?;
+        for r in &rows {
+            let key: String = r.get("key");
+            announce(&self.pool, &Change::Key(bucket.to_string(), key)).await?;
+        }
         Ok(rows
             .iter()
             .map(|r| Removed {
@@ -423,6 +476,7 @@ impl MetaStore for PgMeta {
         .bind(mb as i32)
         .fetch_one(&self.pool)
         .await?;
+        announce(&self.pool, &Change::Config).await?;
         Ok(config_row(&row))
     }
 

@@ -1733,40 +1733,50 @@ async fn req22_retry_after_on_429() {
     let b = bucket_name("req22");
     s.create_bucket(&b, true).await;
 
-    // A slow upload holds the one slot: its body arrives in two halves, 1.5 s apart.
+    // A slow upload holds the one slot: its body arrives in two halves, 3 s apart. On a loaded
+    // machine a probe could take the slot first (then the slow upload is the one refused), so
+    // the scenario is tried up to three times.
     let body = crate::common::multipart_body(&[("file", Some("slow.bin"), &[7u8; 64 * 1024])]);
     let (first, second) = body.split_at(body.len() / 2);
     let (first, second) = (first.to_vec(), second.to_vec());
-    let stream = futures::StreamExt::then(futures::stream::iter([0u8, 1]), move |i| {
-        let part = if i == 0 {
-            first.clone()
-        } else {
-            second.clone()
-        };
-        async move {
-            if i == 1 {
-                tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut refused = None;
+    for attempt in 0..3 {
+        let (first, second) = (first.clone(), second.clone());
+        let stream = futures::StreamExt::then(futures::stream::iter([0u8, 1]), move |i| {
+            let part = if i == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            async move {
+                if i == 1 {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                }
+                Ok::<_, std::io::Error>(part)
             }
-            Ok::<_, std::io::Error>(part)
+        });
+        let slow = s
+            .client
+            .put(s.storage(&format!("/buckets/{b}/objects/slow.bin")))
+            .bearer_auth(API_KEY)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={}", crate::common::BOUNDARY),
+            )
+            .body(reqwest::Body::wrap_stream(stream))
+            .send();
+        let slow = tokio::spawn(slow);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let key = format!("probe-{attempt}.bin");
+        let r = s.put(&b, &key, b"x".to_vec(), Some(API_KEY)).await;
+        let slow_status = slow.await.unwrap().unwrap().status();
+        if r.status().as_u16() == 429 {
+            assert_eq!(slow_status, StatusCode::OK, "the slot holder completes");
+            refused = Some(r);
+            break;
         }
-    });
-    let slow = s
-        .client
-        .put(s.storage(&format!("/buckets/{b}/objects/slow.bin")))
-        .bearer_auth(API_KEY)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={}", crate::common::BOUNDARY),
-        )
-        .body(reqwest::Body::wrap_stream(stream))
-        .send();
-    let slow = tokio::spawn(slow);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
-    let r = s
-        .put(&b, "second.bin", b"second".to_vec(), Some(API_KEY))
-        .await;
-    assert_eq!(r.status().as_u16(), 429);
+    }
+    let r = refused.expect("no upload was refused while the slot was held");
     let retry: u64 = r.headers()["retry-after"]
         .to_str()
         .unwrap()
@@ -1775,7 +1785,6 @@ async fn req22_retry_after_on_429() {
     assert!(retry >= 1);
     assert_error(r, 429, "TOO_MANY_REQUESTS").await;
 
-    assert_eq!(slow.await.unwrap().unwrap().status(), StatusCode::OK);
     // The slot is free again: the retry succeeds.
     let r = s
         .put(&b, "second.bin", b"second".to_vec(), Some(API_KEY))

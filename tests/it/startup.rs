@@ -240,3 +240,96 @@ fn missing_database_names_the_problem() {
     let name = format!("coffer_missing_{}", uuid::Uuid::new_v4().simple());
     assert_clear_failure(&format!("{base}/{name}"), &["PostgreSQL", &name]);
 }
+
+/// Servers sharing a PostgreSQL database cache lookups; each must drop what another server's
+/// writes changed (overwrite, delete, visibility), within moments, never serving stale bytes
+/// or a stale visibility for long.
+#[tokio::test]
+async fn caches_follow_writes_made_by_other_servers() {
+    let db = PgDb::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("shared");
+    let (a, ra) = spawn(&dir, &db.url);
+    let base_a = ra.recv_timeout(Duration::from_secs(60)).expect("server a");
+    let (b, rb) = spawn(&dir, &db.url);
+    let base_b = rb.recv_timeout(Duration::from_secs(60)).expect("server b");
+    let client = reqwest::Client::new();
+    let bucket = crate::common::bucket_name("shared");
+    let api = |base: &str, path: &str| format!("{base}/api/storage/buckets{path}");
+    let r = client
+        .post(api(&base_a, ""))
+        .bearer_auth(API_KEY)
+        .json(&serde_json::json!({ "bucketName": bucket, "isPublic": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let put = |body: &'static [u8]| {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(body).file_name("k.txt"),
+        );
+        client
+            .put(api(&base_a, &format!("/{bucket}/objects/k.txt")))
+            .bearer_auth(API_KEY)
+            .multipart(form)
+            .send()
+    };
+    let read_b = || {
+        client
+            .get(api(&base_b, &format!("/{bucket}/objects/k.txt")))
+            .send()
+    };
+    // Waits until server B answers `want` (status, body) for an anonymous GET.
+    async fn settle<F, Fut>(read: F, status: u16, body: Option<&[u8]>)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let r = read().await.unwrap();
+            let got = r.status().as_u16();
+            let bytes = r.bytes().await.unwrap();
+            if got == status && body.is_none_or(|b| b == bytes.as_ref()) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server b still answers {got} {bytes:?}, want {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    assert_eq!(put(b"one").await.unwrap().status(), StatusCode::OK);
+    settle(read_b, 200, Some(b"one")).await; // now cached on b
+    assert_eq!(put(b"two").await.unwrap().status(), StatusCode::OK);
+    settle(read_b, 200, Some(b"two")).await;
+
+    let r = client
+        .patch(api(&base_a, &format!("/{bucket}")))
+        .bearer_auth(API_KEY)
+        .json(&serde_json::json!({ "isPublic": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    settle(read_b, 401, None).await;
+
+    let r = client
+        .delete(api(&base_a, &format!("/{bucket}/objects/k.txt")))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let read_b_admin = || {
+        client
+            .get(api(&base_b, &format!("/{bucket}/objects/k.txt")))
+            .bearer_auth(API_KEY)
+            .send()
+    };
+    settle(read_b_admin, 404, None).await;
+    drop((a, b));
+}
