@@ -2,6 +2,7 @@
 //! shapes and the error envelope. Business rules live in `service`.
 
 mod buckets;
+mod download;
 mod error;
 mod extract;
 mod multipart;
