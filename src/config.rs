@@ -72,6 +72,10 @@ pub struct Config {
     #[arg(long, env = "APP_KEY", default_value = "local")]
     pub app_key: String,
 
+    /// Seconds an upload may send nothing before it is abandoned (408) and its slot freed.
+    #[arg(long, env = "COFFER_UPLOAD_IDLE_TIMEOUT", default_value_t = 30)]
+    pub upload_idle_timeout_secs: u64,
+
     /// Uploads streamed at the same time; more get 429 with `Retry-After`.
     #[arg(long, env = "COFFER_MAX_CONCURRENT_UPLOADS", default_value_t = 128)]
     pub max_concurrent_uploads: usize,
@@ -209,6 +213,7 @@ impl Config {
             max_file_size: None,
             app_key: "local".into(),
             max_concurrent_uploads: 128,
+            upload_idle_timeout_secs: 30,
             s3: S3Config {
                 force_path_style: "true".into(),
                 use_presigned_urls: "true".into(),

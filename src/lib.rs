@@ -81,7 +81,11 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot apply MAX_FILE_SIZE: {e}"))?;
     }
-    let router = http::router(http::AppState { storage, keys });
+    let router = http::router(http::AppState {
+        storage,
+        keys,
+        upload_idle: Duration::from_secs(config.upload_idle_timeout_secs.max(1)),
+    });
     Ok(App {
         router,
         secrets,

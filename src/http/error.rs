@@ -100,6 +100,7 @@ impl From<Error> for ApiError {
                 "STORAGE_INVALID_PARAMETER",
                 Some("Upload a smaller file, or raise maxFileSizeMb with PUT /api/storage/config."),
             ),
+            Error::Stalled => (S::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", None),
             Error::Busy => (
                 S::TOO_MANY_REQUESTS,
                 "TOO_MANY_REQUESTS",
@@ -245,6 +246,7 @@ mod tests {
             ),
             (Error::BadSignature, 403, "STORAGE_PERMISSION_DENIED"),
             (Error::Busy, 429, "TOO_MANY_REQUESTS"),
+            (Error::Stalled, 408, "REQUEST_TIMEOUT"),
             (Error::Internal("db down".into()), 500, "INTERNAL_ERROR"),
         ];
         for (error, status, code) in errors {

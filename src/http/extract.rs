@@ -47,7 +47,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     async fn from_request(req: Request, _: &AppState) -> Result<Self, Self::Rejection> {
         let bytes = to_bytes(req.into_body(), MAX_JSON_BODY)
             .await
-            .map_err(|_| ApiError::invalid("Request body is too large"))?;
+            .map_err(|_| {
+                ApiError::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "STORAGE_INVALID_PARAMETER",
+                    format!("Request body is too large (at most {MAX_JSON_BODY} bytes of JSON)"),
+                )
+            })?;
         let text = if bytes.iter().all(u8::is_ascii_whitespace) {
             &b"{}"[..]
         } else {

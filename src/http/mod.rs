@@ -29,6 +29,8 @@ use crate::service::Storage;
 pub struct AppState {
     pub storage: Arc<Storage>,
     pub keys: Arc<Keys>,
+    /// An upload whose body sends nothing for this long is abandoned (408).
+    pub upload_idle: Duration,
 }
 
 /// The whole REST API with CORS and request tracing.

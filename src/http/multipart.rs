@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::HeaderMap;
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::{Future, Stream, StreamExt};
 use multer::{Field, Multipart};
 
 use crate::blob::ByteStream;
@@ -38,13 +38,32 @@ const DRAIN_TIME: Duration = Duration::from_secs(60);
 
 type DataStream = axum::body::BodyDataStream;
 
-/// The request body, shared between the multipart parser and a later drain.
+/// The request body, shared between the multipart parser and a later drain. It fails with
+/// `TimedOut` when no bytes arrive for `idle`, so a stalled client cannot hold an upload slot
+/// (and a temp file) forever.
 #[derive(Clone)]
-pub struct SharedBody(Arc<Mutex<DataStream>>);
+pub struct SharedBody(Arc<Mutex<Inner>>);
+
+struct Inner {
+    stream: DataStream,
+    idle: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    stalled: bool,
+}
 
 impl SharedBody {
-    pub fn new(body: Body) -> Self {
-        SharedBody(Arc::new(Mutex::new(body.into_data_stream())))
+    pub fn new(body: Body, idle: Duration) -> Self {
+        SharedBody(Arc::new(Mutex::new(Inner {
+            stream: body.into_data_stream(),
+            idle,
+            timer: Box::pin(tokio::time::sleep(idle)),
+            stalled: false,
+        })))
+    }
+
+    /// True once the idle timeout has cut the body off.
+    pub fn stalled(&self) -> bool {
+        self.0.lock().expect("body lock").stalled
     }
 
     /// Reads and discards what is left of the body in the background, within limits.
@@ -69,7 +88,25 @@ impl Stream for SharedBody {
     type Item = Result<Bytes, axum::Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.lock().expect("body lock").poll_next_unpin(cx)
+        let mut inner = self.0.lock().expect("body lock");
+        let inner = &mut *inner;
+        match inner.stream.poll_next_unpin(cx) {
+            Poll::Ready(item) => {
+                let next = tokio::time::Instant::now() + inner.idle;
+                inner.timer.as_mut().reset(next);
+                Poll::Ready(item)
+            }
+            Poll::Pending => match inner.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    inner.stalled = true;
+                    Poll::Ready(Some(Err(axum::Error::new(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the upload stalled: no bytes arrived in time",
+                    )))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
     }
 }
 

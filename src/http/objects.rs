@@ -135,7 +135,7 @@ async fn upload_to(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Object, ApiError> {
-    let body = SharedBody::new(body);
+    let body = SharedBody::new(body, st.upload_idle);
     let outcome = async {
         early_auth(caller)?;
         if let Some(key) = &key {
@@ -151,6 +151,9 @@ async fn upload_to(
     }
     .await;
     if outcome.is_err() {
+        if body.stalled() {
+            return Err(crate::service::Error::Stalled.into());
+        }
         // Refused before the body was read to its end: let the client finish sending so it
         // reads our JSON error rather than a reset connection.
         body.drain();
@@ -216,16 +219,32 @@ async fn post_object(
             .get("expiresIn")
             .map(str::to_owned)
             .or_else(|| body.get("expiresIn").map(value_text));
-        let single = params.get("singleUse") == Some("true")
-            || body.get("singleUse") == Some(&Value::Bool(true));
+        let single = match body.get("singleUse") {
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(ApiError::invalid("singleUse must be true or false")),
+            None => single_use(&params)?,
+        };
         return strategy_response(&st, &caller, &bucket, &key, expires.as_deref(), single).await;
     }
     if let Some(raw_key) = raw.strip_suffix("/confirm-upload") {
         let key = decode_component(raw_key)?;
+        // The body (size, contentType, etag) is advisory: the store's own values win. It
+        // must still be JSON when present.
+        JsonBody::<Value>::from_request(request, &st).await?;
         let object = st.storage.confirm_upload(&caller, &bucket, &key).await?;
         return Ok(Json(storage_file(&st, &object)).into_response());
     }
     upload_exact_key(&st, &caller, &bucket, raw, &headers, request).await
+}
+
+/// `singleUse` from the query: absent, `true` or `false`; anything else is refused rather
+/// than quietly giving a reusable URL.
+fn single_use(params: &Params) -> Result<bool, ApiError> {
+    match params.get("singleUse") {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ApiError::invalid("singleUse must be true or false")),
+    }
 }
 
 fn value_text(v: &Value) -> String {
@@ -243,7 +262,7 @@ async fn download_strategy(
 ) -> Result<Response, ApiError> {
     let (bucket, raw) = raw_tail(request.uri().path(), "download-strategy/objects")?;
     let key = decode_component(raw)?;
-    let single = params.get("singleUse") == Some("true");
+    let single = single_use(&params)?;
     strategy_response(&st, &caller, &bucket, &key, params.get("expiresIn"), single).await
 }
 

@@ -103,6 +103,8 @@ pub enum Error {
     BadSignature,
     #[error("Too many uploads in progress; retry shortly")]
     Busy,
+    #[error("The upload stalled: no bytes arrived in time")]
+    Stalled,
     #[error("{0}")]
     Internal(String),
 }

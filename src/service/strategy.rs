@@ -89,6 +89,11 @@ impl Storage {
             .await?
             .ok_or_else(|| Error::BucketNotFound(bucket.to_string()))?;
         let key = ObjectKey::parse(filename)?;
+        if size.is_some_and(|s| !s.is_finite() || s < 0.0) {
+            return Err(Error::Invalid(
+                "size: Must be a non-negative number of bytes".into(),
+            ));
+        }
         let (limit, limit_mb) = self.upload_limit().await?;
         if size.is_some_and(|s| s > limit as f64) {
             return Err(Error::TooLarge { limit_mb });

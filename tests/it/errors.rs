@@ -61,7 +61,7 @@ async fn json_bodies(store: Store) {
         .send()
         .await
         .unwrap();
-    assert_error(r, 400, "STORAGE_INVALID_PARAMETER").await;
+    assert_error(r, 413, "STORAGE_INVALID_PARAMETER").await;
     // The bucket survived everything above.
     let page: Value = s.list(&b, "", Some(API_KEY)).await.json().await.unwrap();
     assert_eq!(page["pagination"]["total"], 0);

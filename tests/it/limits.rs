@@ -219,3 +219,47 @@ async fn large_file_streams() {
         peak / MIB as u64
     );
 }
+
+/// A client that stops sending mid-upload is answered 408 after the idle timeout, and its
+/// upload slot and temp file are released (no slot-holding by stalling).
+#[tokio::test]
+async fn stalled_uploads_time_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start_with(
+        Store::Sqlite,
+        &[
+            ("COFFER_UPLOAD_IDLE_TIMEOUT", "1"),
+            ("COFFER_MAX_CONCURRENT_UPLOADS", "1"),
+        ],
+    )
+    .await;
+    let b = bucket_name("stall");
+    s.create_bucket(&b, false).await;
+    let body = crate::common::multipart_body(&[("file", Some("x.bin"), &[5u8; 4096])]);
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "PUT /api/storage/buckets/{b}/objects/stalled.bin HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Bearer {API_KEY}\r\n\
+         Content-Type: multipart/form-data; boundary={}\r\nContent-Length: {}\r\n\r\n",
+        crate::common::BOUNDARY,
+        body.len()
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(&body[..body.len() / 2]).await.unwrap();
+    // ...and then nothing more. The server must answer on its own.
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(15), tcp.read(&mut answer))
+        .await
+        .expect("the server never answered a stalled upload")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("REQUEST_TIMEOUT"), "{text}");
+    // The slot is free again and nothing was left behind.
+    let r = s
+        .put(&b, "after.bin", b"fine".to_vec(), Some(API_KEY))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_clean(&s, &b, 1, 1).await;
+}

@@ -429,3 +429,47 @@ all_backends!(
     download_strategy,
     legacy_download_strategy
 );
+
+/// Inputs that used to be quietly reinterpreted are refused: a negative declared size, a
+/// `singleUse` that is neither true nor false, and a confirm body that is not JSON.
+#[tokio::test]
+async fn strategy_inputs_are_validated() {
+    let s = TestServer::start(Store::Sqlite).await;
+    let b = bucket_name("valid");
+    s.create_bucket(&b, false).await;
+    assert_eq!(
+        s.put(&b, "k.txt", b"x".to_vec(), Some(API_KEY))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let r = s
+        .client
+        .post(s.storage(&format!("/buckets/{b}/upload-strategy")))
+        .bearer_auth(API_KEY)
+        .json(&serde_json::json!({ "filename": "n.txt", "size": -1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "STORAGE_INVALID_PARAMETER").await;
+    let r = s
+        .client
+        .get(s.storage(&format!(
+            "/buckets/{b}/download-strategy/objects/k.txt?singleUse=maybe"
+        )))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "STORAGE_INVALID_PARAMETER").await;
+    let r = s
+        .client
+        .post(s.storage(&format!("/buckets/{b}/objects/k.txt/confirm-upload")))
+        .bearer_auth(API_KEY)
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "INVALID_INPUT").await;
+}
