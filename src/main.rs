@@ -56,6 +56,13 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
 }
 
 fn token(args: TokenArgs) -> anyhow::Result<()> {
+    // The server refuses any other role, so refuse to mint one.
+    if !["authenticated", "project_admin", "anon"].contains(&args.role.as_str()) {
+        anyhow::bail!(
+            "unknown role {:?}: use authenticated, project_admin or anon",
+            args.role
+        );
+    }
     let (secrets, _) = coffer::auth::Secrets::load_or_generate(
         &args.data_dir,
         args.jwt_secret.as_deref(),
