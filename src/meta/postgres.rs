@@ -151,6 +151,14 @@ fn pending_row(row: &PgRow) -> Pending {
     }
 }
 
+/// A `RETURNING key, version` row: bytes the metadata no longer points at.
+fn removed_row(row: &PgRow) -> Removed {
+    Removed {
+        key: row.get("key"),
+        version: row.get("version"),
+    }
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
@@ -266,10 +274,7 @@ impl MetaStore for PgMeta {
                 .fetch_all(&mut *tx)
                 .await?
                 .iter()
-                .map(|r| Removed {
-                    key: r.get("key"),
-                    version: r.get("version"),
-                })
+                .map(removed_row)
                 .collect();
         // Unconfirmed uploads into the bucket go with it; their bytes are released too.
         let pending: Vec<Removed> = sqlx::query(
@@ -279,10 +284,7 @@ impl MetaStore for PgMeta {
         .fetch_all(&mut *tx)
         .await?
         .iter()
-        .map(|r| Removed {
-            key: r.get("key"),
-            version: r.get("version"),
-        })
+        .map(removed_row)
         .collect();
         removed.extend(pending);
         sqlx::query("DELETE FROM storage.buckets WHERE name = $1")
@@ -404,13 +406,7 @@ impl MetaStore for PgMeta {
             let key: String = r.get("key");
             announce(&self.pool, &Change::Key(bucket.to_string(), key)).await?;
         }
-        Ok(rows
-            .iter()
-            .map(|r| Removed {
-                key: r.get("key"),
-                version: r.get("version"),
-            })
-            .collect())
+        Ok(rows.iter().map(removed_row).collect())
     }
 
     async fn list_objects(&self, q: &ListQuery) -> Result<Page> {

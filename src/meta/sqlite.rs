@@ -119,6 +119,14 @@ fn pending_row(row: &SqliteRow) -> Pending {
     }
 }
 
+/// A `RETURNING key, version` row: bytes the metadata no longer points at.
+fn removed_row(row: &SqliteRow) -> Removed {
+    Removed {
+        key: row.get("key"),
+        version: row.get("version"),
+    }
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
@@ -183,10 +191,7 @@ impl MetaStore for SqliteMeta {
                 .fetch_all(&mut *tx)
                 .await?
                 .iter()
-                .map(|r| Removed {
-                    key: r.get("key"),
-                    version: r.get("version"),
-                })
+                .map(removed_row)
                 .collect();
         // Unconfirmed uploads into the bucket go with it; their bytes are released too.
         let pending: Vec<Removed> =
@@ -195,10 +200,7 @@ impl MetaStore for SqliteMeta {
                 .fetch_all(&mut *tx)
                 .await?
                 .iter()
-                .map(|r| Removed {
-                    key: r.get("key"),
-                    version: r.get("version"),
-                })
+                .map(removed_row)
                 .collect();
         removed.extend(pending);
         let done = sqlx::query("DELETE FROM buckets WHERE name = ?1")
@@ -325,10 +327,7 @@ impl MetaStore for SqliteMeta {
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(row) = row {
-                removed.push(Removed {
-                    key: row.get("key"),
-                    version: row.get("version"),
-                });
+                removed.push(removed_row(&row));
             }
         }
         tx.commit().await?;
