@@ -215,6 +215,41 @@ impl BlobStore for LocalBlobs {
         }
     }
 
+    async fn stale_versions(
+        &self,
+        bucket: &str,
+        older_than: std::time::SystemTime,
+    ) -> Result<Vec<String>> {
+        let dir = self
+            .path(BlobRef {
+                bucket,
+                key: "",
+                version: "x",
+            })?
+            .parent()
+            .expect("blob paths have a bucket directory")
+            .to_path_buf();
+        let listed = tokio::task::spawn_blocking(move || -> io::Result<Vec<String>> {
+            let mut stale = Vec::new();
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(stale),
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let meta = entry.metadata()?;
+                if meta.is_file() && meta.modified()? < older_than {
+                    stale.push(entry.file_name().to_string_lossy().into_owned());
+                }
+            }
+            Ok(stale)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(listed)
+    }
+
     async fn head(&self, at: BlobRef<'_>) -> Result<Option<Head>> {
         match tokio::fs::metadata(self.path(at)?).await {
             Ok(meta) => Ok(Some(Head {

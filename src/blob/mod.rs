@@ -80,6 +80,15 @@ pub trait BlobStore: Send + Sync {
     /// Removes many blobs of one bucket (`(key, version)` pairs); missing ones are fine.
     /// Returns how many could not be removed.
     async fn delete_many(&self, bucket: &str, blobs: &[(String, String)]) -> usize;
+    /// Versions stored for a bucket that were last written before `older_than`, for the
+    /// orphan sweep. Stores that cannot list cheaply return none.
+    async fn stale_versions(
+        &self,
+        _bucket: &str,
+        _older_than: std::time::SystemTime,
+    ) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 
     /// True when clients move bytes directly with the store (presigned URLs).
     fn presigned(&self) -> bool {

@@ -234,6 +234,10 @@ impl<M: MetaStore> MetaStore for CachedMeta<M> {
     async fn take_expired_pending(&self, limit: i64) -> Result<Vec<Pending>> {
         self.inner.take_expired_pending(limit).await
     }
+
+    async fn bucket_versions(&self, bucket: &str) -> Result<Vec<String>> {
+        self.inner.bucket_versions(bucket).await
+    }
 }
 
 #[cfg(test)]

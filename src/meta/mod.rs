@@ -175,6 +175,8 @@ pub trait MetaStore: Send + Sync {
     async fn claim_pending(&self, version: &str) -> Result<Option<Pending>>;
     /// Removes and returns up to `limit` expired pending uploads (for the sweeper).
     async fn take_expired_pending(&self, limit: i64) -> Result<Vec<Pending>>;
+    /// Every version a bucket's metadata points at: objects and pending uploads.
+    async fn bucket_versions(&self, bucket: &str) -> Result<Vec<String>>;
 }
 
 /// Bounds `[lower, upper)` selecting exactly the keys that start with `prefix` under byte

@@ -530,4 +530,14 @@ impl MetaStore for PgMeta {
         .await?;
         Ok(rows.iter().map(pending_row).collect())
     }
+
+    async fn bucket_versions(&self, bucket: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT version FROM storage.objects WHERE bucket = $1
+             UNION ALL SELECT version FROM storage.pending_uploads WHERE bucket = $1",
+        )
+        .bind(bucket)
+        .fetch_all(&self.pool)
+        .await?)
+    }
 }
